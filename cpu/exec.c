@@ -1,0 +1,449 @@
+/*
+ * exec.c - the run loop and the translation cache.
+ *
+ * Blocks: runs of decoded instructions from one 4 KiB physical page, keyed
+ * by (physical address, mode bits that change decoding).  A block ends at
+ * an F_END instruction, at the end of the page or after BLOCK_MAX_INSNS;
+ * a sentinel Insn (op_block_end) follows its last instruction.
+ *
+ * Self-modifying code: every physical page with blocks is marked in
+ * pm->code[], so no TLB write entry to it is ever installed; writes to it
+ * take the slow path, which calls tc_invalidate_phys() with the written
+ * range.  Blocks overlapping the written 128-byte lines are invalidated by
+ * pointing all of their Insn.fn at op_block_end: if the block being executed
+ * is hit, it stops right after the writing instruction, with EIP already at
+ * the next instruction, which is then decoded afresh.
+ *
+ * Events (INTR, NMI, exit requests, single-step) are examined only between
+ * blocks, when cpu->pending_check is set.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu_internal.h"
+#include "cpu/decode.h"
+#include "cpu/exec.h"
+#include "cpu/optab.h"
+
+#define BLOCK_MAX_INSNS 64
+#define TC_HASH_BITS 16
+#define TC_HASH_SIZE (1u << TC_HASH_BITS)
+#define TC_JC_BITS 12
+#define TC_JC_SIZE (1u << TC_JC_BITS)
+#define TC_ARENA_SIZE (48u << 20)
+#define LINE_SHIFT 7 /* 128-byte lines: 32 per page */
+
+struct Block {
+    uint32_t phys_pc;       /* physical address of the first byte */
+    uint32_t lin_pc;        /* linear address of the first byte when built */
+    uintptr_t host_pc;      /* host address of the first byte */
+    uint32_t bytes;         /* length of the code in bytes */
+    uint32_t line_mask;     /* 128-byte lines of the page covered */
+    uint16_t mode;
+    uint16_t ninsns;
+    bool valid;
+    struct Block *hash_next;
+    struct Block *page_next;
+    Insn insns[];           /* ninsns + sentinel */
+};
+
+typedef struct TCache {
+    uint8_t *arena;
+    size_t used;
+    bool reset_pending;     /* arena can be reused at the next safe point */
+    Block *hash[TC_HASH_SIZE];
+    Block *jc[TC_JC_SIZE];
+    Block **page_blocks;    /* [PHYS_NPAGES] */
+    uint32_t *page_lines;   /* [PHYS_NPAGES] union of line masks */
+} TCache;
+
+static HANDLER(op_block_end)
+{
+    (void)cpu;
+    (void)i;
+    return NULL;
+}
+
+static inline uint32_t hash_phys(uint32_t phys, uint16_t mode)
+{
+    uint32_t h = phys * 0x9E3779B1u ^ mode;
+    return (h >> (32 - TC_HASH_BITS)) & (TC_HASH_SIZE - 1);
+}
+
+static inline uint32_t jc_index(uint32_t lin)
+{
+    return (lin ^ (lin >> TC_JC_BITS)) & (TC_JC_SIZE - 1);
+}
+
+static inline uint16_t cur_mode(X86Cpu *cpu)
+{
+    return (uint16_t)(cpu->code32 | ((cpu->cr0 & CR0_PE) ? 2 : 0) |
+                      ((cpu->eflags & EFLAGS_VM) ? 4 : 0) | (cpu->cpl == 3 ? 8 : 0));
+}
+
+int tc_init(X86Cpu *cpu)
+{
+    TCache *tc = calloc(1, sizeof(*tc));
+    if (!tc)
+        return -1;
+    tc->arena = malloc(TC_ARENA_SIZE);
+    tc->page_blocks = calloc(PHYS_NPAGES, sizeof(*tc->page_blocks));
+    tc->page_lines = calloc(PHYS_NPAGES, sizeof(*tc->page_lines));
+    if (!tc->arena || !tc->page_blocks || !tc->page_lines) {
+        free(tc->arena);
+        free(tc->page_blocks);
+        free(tc->page_lines);
+        free(tc);
+        return -1;
+    }
+    cpu->tc = tc;
+    return 0;
+}
+
+void tc_free(X86Cpu *cpu)
+{
+    TCache *tc = cpu->tc;
+    if (!tc)
+        return;
+    free(tc->arena);
+    free(tc->page_blocks);
+    free(tc->page_lines);
+    free(tc);
+    cpu->tc = NULL;
+}
+
+static void block_kill(Block *b)
+{
+    b->valid = false;
+    for (unsigned k = 0; k < b->ninsns; k++)
+        b->insns[k].fn = op_block_end;
+}
+
+void tc_flush(X86Cpu *cpu)
+{
+    TCache *tc = cpu->tc;
+    if (!tc)
+        return;
+    /* Kill every block in the arena (one may be executing right now). */
+    size_t off = 0;
+    while (off < tc->used) {
+        Block *b = (Block *)(tc->arena + off);
+        uint32_t page = b->phys_pc >> PHYS_PAGE_BITS;
+        if (b->valid) {
+            block_kill(b);
+            tc->page_blocks[page] = NULL;
+            tc->page_lines[page] = 0;
+            cpu->pm->code[page] = 0;
+        }
+        off += sizeof(Block) + (b->ninsns + 1u) * sizeof(Insn);
+        off = (off + 15) & ~(size_t)15;
+    }
+    memset(tc->hash, 0, sizeof(tc->hash));
+    memset(tc->jc, 0, sizeof(tc->jc));
+    tc->reset_pending = true;
+}
+
+void tc_invalidate_phys(X86Cpu *cpu, uint32_t paddr, uint32_t len)
+{
+    TCache *tc = cpu->tc;
+    if (!tc || len == 0)
+        return;
+    uint64_t end = (uint64_t)paddr + len;
+    while ((uint64_t)paddr < end) {
+        uint32_t page = paddr >> PHYS_PAGE_BITS;
+        uint64_t pend = ((uint64_t)page + 1) << PHYS_PAGE_BITS;
+        uint32_t e = (uint32_t)((end < pend ? end : pend) - 1);
+        uint32_t first = (paddr & (PHYS_PAGE_SIZE - 1)) >> LINE_SHIFT;
+        uint32_t last = (e & (PHYS_PAGE_SIZE - 1)) >> LINE_SHIFT;
+        uint32_t mask = (last == 31 ? 0xFFFFFFFFu : ((1u << (last + 1)) - 1)) & ~((1u << first) - 1);
+        if (tc->page_lines[page] & mask) {
+            Block **pp = &tc->page_blocks[page];
+            uint32_t lines = 0;
+            while (*pp) {
+                Block *b = *pp;
+                if (b->line_mask & mask) {
+                    *pp = b->page_next;
+                    /* unlink from the hash chain */
+                    Block **hp = &tc->hash[hash_phys(b->phys_pc, b->mode)];
+                    while (*hp && *hp != b)
+                        hp = &(*hp)->hash_next;
+                    if (*hp)
+                        *hp = b->hash_next;
+                    block_kill(b);
+                } else {
+                    lines |= b->line_mask;
+                    pp = &b->page_next;
+                }
+            }
+            tc->page_lines[page] = lines;
+            if (!tc->page_blocks[page])
+                cpu->pm->code[page] = 0;
+        }
+        paddr = (uint32_t)pend;
+        if (pend >= end)
+            break;
+    }
+}
+
+/* Physical address and host pointer of the code at linear lin (fills the
+ * TLB, raising #PF as a fetch would).  host is 0 when not RAM/ROM. */
+static uint32_t fetch_translate(X86Cpu *cpu, uint32_t lin, uintptr_t *host)
+{
+    bool user = cpu->cpl == 3;
+    uint32_t phys = mmu_translate(cpu, lin, ACC_EXEC, user);
+    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
+    if (e->tag_r == (lin & ~0xFFFu))
+        *host = e->addend + lin;
+    else
+        *host = 0;
+    return phys;
+}
+
+/* Decode a block at the current CS:EIP.  Returns NULL when the first
+ * instruction cannot be cached (crosses a page, code not in RAM/ROM): the
+ * caller then steps it uncached. */
+static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
+{
+    TCache *tc = cpu->tc;
+    uintptr_t host;
+    uint32_t phys = fetch_translate(cpu, lin, &host);
+    if (!host)
+        return NULL;
+    size_t need = sizeof(Block) + (BLOCK_MAX_INSNS + 1) * sizeof(Insn);
+    if (tc->reset_pending) {
+        tc->used = 0;
+        tc->reset_pending = false;
+    }
+    if (tc->used + need > TC_ARENA_SIZE) {
+        tc_flush(cpu);
+        tc->used = 0;
+        tc->reset_pending = false;
+    }
+    Block *b = (Block *)(tc->arena + tc->used);
+    uint32_t page = phys >> PHYS_PAGE_BITS;
+    uint32_t eip = cpu->eip;
+    unsigned n = 0;
+    uint32_t bytes = 0;
+    for (;;) {
+        Insn *in = &b->insns[n];
+        uint32_t opflags;
+        uint32_t ilin = lin + bytes;
+        cpu_decode(cpu, eip + bytes, in, &opflags);
+        /* The instruction must lie within this page. */
+        if (((ilin + in->len - 1) >> 12) != (lin >> 12))
+            break;
+        if (((ilin) >> 12) != (lin >> 12))
+            break;
+        bytes += in->len;
+        n++;
+        if ((opflags & F_END) || n >= BLOCK_MAX_INSNS)
+            break;
+        if (((lin + bytes) & 0xFFF) == 0)
+            break;
+        /* The next instruction's first bytes must be fetchable without a
+         * fault here; a fault is raised when it is executed. We only peek
+         * within this page, which the TLB already maps. */
+    }
+    if (n == 0)
+        return NULL;
+    b->insns[n] = (Insn){ .fn = op_block_end };
+    b->phys_pc = phys;
+    b->lin_pc = lin;
+    b->host_pc = host;
+    b->bytes = bytes;
+    b->mode = mode;
+    b->ninsns = (uint16_t)n;
+    b->valid = true;
+    uint32_t off0 = phys & (PHYS_PAGE_SIZE - 1);
+    uint32_t l0 = off0 >> LINE_SHIFT, l1 = (off0 + bytes - 1) >> LINE_SHIFT;
+    b->line_mask = (l1 == 31 ? 0xFFFFFFFFu : ((1u << (l1 + 1)) - 1)) & ~((1u << l0) - 1);
+    tc->used += sizeof(Block) + (n + 1u) * sizeof(Insn);
+    tc->used = (tc->used + 15) & ~(size_t)15;
+
+    uint32_t h = hash_phys(phys, mode);
+    b->hash_next = tc->hash[h];
+    tc->hash[h] = b;
+    b->page_next = tc->page_blocks[page];
+    tc->page_blocks[page] = b;
+    tc->page_lines[page] |= b->line_mask;
+    if (cpu->pm->code[page] == 0) {
+        /* First code on this page: drop any fast-path write entries to it. */
+        cpu->pm->code[page] = 1;
+        tlb_flush_all(cpu);
+    }
+    return b;
+}
+
+static Block *tc_lookup(X86Cpu *cpu)
+{
+    TCache *tc = cpu->tc;
+    uint32_t lin = cpu->seg[SEG_CS].base + cpu->eip;
+    uint16_t mode = cur_mode(cpu);
+    uint32_t j = jc_index(lin);
+    Block *b = tc->jc[j];
+    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
+    if (b && b->valid && b->lin_pc == lin && b->mode == mode && e->tag_r == (lin & ~0xFFFu) &&
+        e->addend + lin == b->host_pc)
+        return b;
+    uintptr_t host;
+    uint32_t phys = fetch_translate(cpu, lin, &host);
+    if (!host)
+        return NULL;
+    for (b = tc->hash[hash_phys(phys, mode)]; b; b = b->hash_next) {
+        if (b->phys_pc == phys && b->mode == mode && b->host_pc == host)
+            break;
+    }
+    if (!b)
+        b = tc_build(cpu, lin, mode);
+    if (b) {
+        b->lin_pc = lin;
+        tc->jc[j] = b;
+    }
+    return b;
+}
+
+/* ---- events ---- */
+
+/* Examine pending events at an instruction boundary.  Returns a CpuExit
+ * to stop with, or -1 to continue. */
+static int handle_events(X86Cpu *cpu)
+{
+    if (cpu->exit_request) {
+        cpu->exit_request = 0;
+        return CPU_EXIT_REQUEST;
+    }
+    bool keep = false;
+    if (cpu->nmi_pending && !cpu->nmi_blocked && !cpu->inhibit_irq) {
+        cpu->nmi_pending = 0;
+        cpu->halted = 0;
+        cpu_do_interrupt(cpu, EXC_NMI, INT_NMI, 0, false, cpu->eip);
+        keep = true;
+    } else if (cpu->intr_line && (cpu->eflags & EFLAGS_IF) && !cpu->inhibit_irq) {
+        int vec = cpu->ops->intr_ack ? cpu->ops->intr_ack(cpu->opaque) : 0x08;
+        cpu->halted = 0;
+        cpu_do_interrupt(cpu, vec & 0xFF, INT_EXT, 0, false, cpu->eip);
+        keep = true;
+    }
+    /* Stay in the careful path only while something can still be acted
+     * on: an INTR line with IF clear is re-examined when IF is set. */
+    if (cpu->nmi_pending || (cpu->intr_line && (cpu->eflags & EFLAGS_IF)) ||
+        (cpu->eflags & EFLAGS_TF) || cpu->inhibit_irq)
+        keep = true;
+    cpu->pending_check = keep;
+    return -1;
+}
+
+/* Execute one instruction without the translation cache.  Handles the
+ * interrupt shadow and the TF single-step trap. */
+static void step_one(X86Cpu *cpu)
+{
+    Insn in[2];
+    bool tf = (cpu->eflags & EFLAGS_TF) != 0;
+    cpu->inhibit_irq = 0;
+    cpu_decode(cpu, cpu->eip, &in[0], NULL);
+    in[1] = (Insn){ .fn = op_block_end };
+    cpu->cur_insn = &in[0];
+    in[0].fn(cpu, &in[0]);
+    cpu->cur_insn = NULL;
+    cpu->icount++;
+    if (tf && !cpu->halted) {
+        cpu->dr[6] |= 0x4000; /* DR6.BS */
+        cpu_do_interrupt(cpu, EXC_DB, INT_EXC, 0, false, cpu->eip);
+    }
+}
+
+/* The block being executed, for icount on exceptions. */
+static __thread const Block *cur_block;
+
+CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
+{
+    uint64_t target = cpu->icount + max_insns;
+    cur_block = NULL;
+    if (setjmp(cpu->jmp)) {
+        /* An exception was raised (cpu_raise) during an instruction or an
+         * event delivery.  Count what retired in the block, then deliver. */
+        if (cur_block && cpu->cur_insn) {
+            cpu->icount += (uint64_t)(cpu->cur_insn - cur_block->insns);
+        }
+        cur_block = NULL;
+        cpu->cur_insn = NULL;
+        if (cpu->triple_fault) {
+            cpu->triple_fault = 0;
+            return CPU_EXIT_TRIPLE_FAULT;
+        }
+        cpu_deliver_pending_exception(cpu);
+        cpu->pending_check = 1;
+    }
+    for (;;) {
+        if (unlikely(cpu->pending_check)) {
+            if (cpu->pending_stop) {
+                CpuExit r = (CpuExit)cpu->pending_stop;
+                cpu->pending_stop = 0;
+                return r;
+            }
+            int r = handle_events(cpu);
+            if (r >= 0)
+                return (CpuExit)r;
+        }
+        if (unlikely(cpu->halted))
+            return CPU_EXIT_HALT;
+        if (cpu->icount >= target)
+            return CPU_EXIT_BUDGET;
+        uint64_t remaining = target - cpu->icount;
+        if (unlikely(cpu->pending_check || !cpu->tc_enabled)) {
+            /* TF, interrupt shadow, or no cache: one instruction at a time. */
+            step_one(cpu);
+            continue;
+        }
+        Block *b = tc_lookup(cpu);
+        if (!b || b->ninsns > remaining) {
+            step_one(cpu);
+            continue;
+        }
+        const Insn *i = b->insns;
+        cur_block = b;
+        do {
+            cpu->cur_insn = i;
+        } while ((i = i->fn(cpu, i)));
+        i = cpu->cur_insn;
+        cpu->icount += (uint64_t)(i - b->insns) + (i->fn != op_block_end);
+        cpu->cur_insn = NULL;
+        cur_block = NULL;
+    }
+}
+
+uint64_t cpu_icount(X86Cpu *cpu)
+{
+    /* Mid-block (a device reading the clock during an I/O instruction):
+     * add the instructions of this block that retired before it. */
+    if (cur_block && cpu->cur_insn)
+        return cpu->icount + (uint64_t)(cpu->cur_insn - cur_block->insns);
+    return cpu->icount;
+}
+
+CpuExit cpu_step(X86Cpu *cpu)
+{
+    cur_block = NULL;
+    if (setjmp(cpu->jmp)) {
+        cpu->cur_insn = NULL;
+        if (cpu->triple_fault) {
+            cpu->triple_fault = 0;
+            return CPU_EXIT_TRIPLE_FAULT;
+        }
+        cpu_deliver_pending_exception(cpu);
+        return CPU_EXIT_BUDGET;
+    }
+    if (cpu->pending_check) {
+        bool had_event = (cpu->nmi_pending && !cpu->nmi_blocked) ||
+                         (cpu->intr_line && (cpu->eflags & EFLAGS_IF));
+        int r = handle_events(cpu);
+        if (r >= 0)
+            return (CpuExit)r;
+        if (had_event && !cpu->inhibit_irq)
+            return CPU_EXIT_BUDGET; /* the event was delivered: that is the step */
+    }
+    if (cpu->halted)
+        return CPU_EXIT_HALT;
+    step_one(cpu);
+    return cpu->halted ? CPU_EXIT_HALT : CPU_EXIT_BUDGET;
+}
