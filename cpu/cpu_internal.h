@@ -286,6 +286,12 @@ struct X86Cpu {
     struct TCache *tc;
     bool tc_enabled;
     uint32_t pending_stop;  /**< CpuExit to return at the next boundary */
+
+    /* Data breakpoints hit by the current instruction (DR6 B0-B3 bits, set
+     * by mmu.c's slow paths): after the instruction retires the run loop
+     * ORs them into DR6, clears this, and raises #DB as a trap; an
+     * instruction that faults clears it instead. */
+    uint32_t pending_db;
 };
 
 /* ---- exceptions (interrupt.c) ---- */
@@ -412,6 +418,14 @@ static ALWAYS_INLINE void lwr64(X86Cpu *cpu, uint32_t lin, uint64_t v)
 {
     mmu_write_slow(cpu, lin, v, 8, cpu->cpl == 3);
 }
+
+/** Debug-register breakpoints (mmu.c).  dr_insn_breakpoint_hit: does an
+ *  enabled instruction breakpoint (R/W = 00) match linear address lin_eip?
+ *  Sets the matching DR6 B0-B3 bits.  The *_enabled() tests say whether
+ *  DR7 enables any instruction / data (R/W = 01 or 11) breakpoint. */
+bool dr_insn_breakpoint_hit(X86Cpu *cpu, uint32_t lin_eip);
+bool dr_insn_breakpoints_enabled(X86Cpu *cpu);
+bool dr_data_breakpoints_enabled(X86Cpu *cpu);
 
 /** Probe that a linear write of size bytes would succeed (raises #PF if
  *  not), without writing: for instructions that must fault before any

@@ -346,7 +346,10 @@ static void step_one(X86Cpu *cpu)
     in[0].fn(cpu, &in[0]);
     cpu->cur_insn = NULL;
     cpu->icount++;
-    if (tf && !cpu->halted) {
+    /* MOV SS / POP SS also hold off the single-step trap for one
+     * instruction (SDM vol. 3 §6.8.3); STI's shadow does not. */
+    bool ss_shadow = cpu->inhibit_irq && (in[0].op == 0x8E || in[0].op == 0x17);
+    if (tf && !cpu->halted && !ss_shadow) {
         cpu->dr[6] |= 0x4000; /* DR6.BS */
         cpu_do_interrupt(cpu, EXC_DB, INT_EXC, 0, false, cpu->eip);
     }

@@ -1,0 +1,80 @@
+/*
+ * pc.h - the PC board: QEMU's "pc" machine (i440FX + PIIX3) wired in one
+ * function, and its main loop.
+ */
+#ifndef VESSEL_DEVICES_PC_H
+#define VESSEL_DEVICES_PC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/chardev.h"
+
+typedef struct PcMachine PcMachine;
+
+/** Exit statuses of pc_run() that are not the guest's isa-debug-exit code. */
+enum {
+    PC_EXIT_POWEROFF = 0,     /**< ACPI power-off, or a quit command */
+    PC_EXIT_GUEST_STOPPED = 4,/**< HLT with interrupts disabled: nothing can wake it */
+    PC_EXIT_TRIPLE_FAULT = 6, /**< triple fault with -no-reboot */
+};
+
+/** Log categories the board prints (bit masks; CPU categories from cpu.h
+ *  are passed through). */
+enum {
+    PC_LOG_POSTCODE = 1 << 8,  /**< writes to port 0x80 */
+    PC_LOG_BIOS = 1 << 9,      /**< SeaBIOS debug port 0x402 */
+    PC_LOG_UNASSIGNED = 1 << 10, /**< accesses to ports with no device */
+};
+
+/** Machine configuration, filled by the front end. */
+typedef struct PcConfig {
+    uint32_t ram_size;           /**< bytes */
+    const uint8_t *bios;         /**< BIOS image (64 KiB .. 2 MiB, multiple of 64 KiB) */
+    size_t bios_size;
+    const uint8_t *vgabios;      /**< optional VGA option ROM, or NULL */
+    size_t vgabios_size;
+    bool apic;                   /**< local APIC + I/O APIC present */
+    bool icount;                 /**< deterministic time */
+    int icount_shift;            /**< ns per instruction = 1 << shift */
+    int64_t rtc_base;            /**< RTC start (Unix seconds) */
+    bool no_reboot;              /**< triple fault / reset request: exit */
+    bool nographic;              /**< fw_cfg tells SeaBIOS to use the serial console */
+    int debug_exit_port;         /**< isa-debug-exit iobase, or -1 */
+    int debug_exit_size;         /**< its iosize (1, 2 or 4) */
+    CharBackend debugcon;        /**< port 0xE9 output (write NULL: none) */
+    CharBackend bios_log;        /**< port 0x402 output (write NULL: none) */
+    CharBackend serial[2];       /**< COM1, COM2 (write NULL: absent) */
+    unsigned log_mask;           /**< CPU_LOG_* | PC_LOG_* */
+    void (*log)(void *opaque, const char *line); /**< where log lines go */
+    void *log_opaque;
+    bool tcache;                 /**< translation cache on (default) */
+} PcConfig;
+
+/** Builds the machine. Returns NULL with a message in err on failure
+ *  (bad ROM size, out of memory). */
+PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen);
+
+/** Frees the machine. */
+void pc_free(PcMachine *pc);
+
+/** Runs the machine until it exits; returns the process exit status:
+ *  the guest's isa-debug-exit value (V<<1)|1, or a PC_EXIT_* value. */
+int pc_run(PcMachine *pc);
+
+/** Asks pc_run() to return status at the next instruction-block boundary
+ *  (signal-safe). */
+void pc_request_exit(PcMachine *pc, int status);
+
+/** Feeds host input to COM port n (0 or 1). Returns bytes accepted. */
+size_t pc_serial_input(PcMachine *pc, int n, const uint8_t *buf, size_t len);
+
+/** Called by pc_run() about every millisecond of host time so the front end
+ *  can poll its inputs (terminal, sockets). */
+void pc_set_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque);
+
+/** The machine's CPU instruction count (for tests and benchmarks). */
+uint64_t pc_icount(PcMachine *pc);
+
+#endif
