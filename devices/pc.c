@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "cpu/cpu.h"
 #include "devices/bus.h"
@@ -195,6 +196,13 @@ static const IoOps dma_stub_ops = { dma_stub_read, dma_stub_write, 1 };
 static void fpu_err_write(void *opaque, uint32_t off, uint32_t val, unsigned size) {}
 static const IoOps fpu_err_ops = { NULL, fpu_err_write, 1 };
 
+/* Ports of ISA devices this PC does not have (LPT, COM3/4, floppy, game
+ * port): they read all ones, as an empty ISA bus does, without being logged
+ * as unassigned, because firmware probes them on every boot. */
+static uint32_t absent_read(void *opaque, uint32_t off, unsigned size) { return 0xFFFFFFFFu; }
+static void absent_write(void *opaque, uint32_t off, uint32_t val, unsigned size) {}
+static const IoOps absent_ops = { absent_read, absent_write, 4 };
+
 static void unassigned_io(void *opaque, uint16_t port, unsigned size, bool is_write, uint32_t val)
 {
     PcMachine *pc = opaque;
@@ -357,6 +365,17 @@ PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen)
     iobus_register(&pc->io, 0x81, 0x0F, &dma_stub_ops, pc, "dma-page");
     iobus_register(&pc->io, 0xC0, 0x20, &dma_stub_ops, pc, "dma2");
     iobus_register(&pc->io, 0xF0, 1, &fpu_err_ops, pc, "fpu-err");
+    static const struct { uint16_t base, len; } absent[] = {
+        { 0x201, 1 },              /* game port */
+        { 0x278, 8 }, { 0x378, 8 }, { 0x3BC, 4 }, /* LPT1-3 */
+        { 0x2E8, 8 }, { 0x3E8, 8 }, /* COM4, COM3 */
+        { 0x3F0, 6 }, { 0x3F7, 1 }, /* floppy controller */
+    };
+    for (size_t k = 0; k < sizeof(absent) / sizeof(absent[0]); k++)
+        iobus_register(&pc->io, absent[k].base, absent[k].len, &absent_ops, pc, "absent");
+    for (int n = 0; n < 2; n++)
+        if (!pc->uart[n])
+            iobus_register(&pc->io, n ? 0x2F8 : 0x3F8, 8, &absent_ops, pc, "absent");
     if (cfg->debug_exit_port >= 0)
         iobus_register(&pc->io, (uint16_t)cfg->debug_exit_port, (uint32_t)cfg->debug_exit_size,
                        &debug_exit_ops, pc, "isa-debug-exit");
@@ -444,10 +463,51 @@ uint64_t pc_icount(PcMachine *pc) { return cpu_icount(pc->cpu); }
 
 /* ---- main loop ---- */
 
+static int pc_run_loop(PcMachine *pc);
+
 #define HOST_SLICE_INSNS 200000u  /* at most ~0.2-2 ms of host time per slice */
 #define POLL_INTERVAL_NS 1000000  /* front-end polling every 1 ms of host time */
 
+/* The machine state summary printed with -d exitstate: instruction count,
+ * a CRC-32 of the CPU registers and of guest RAM.  Two deterministic runs
+ * of the same guest must print the same line. */
+static void log_exit_state(PcMachine *pc)
+{
+    if (!(pc->cfg.log_mask & PC_LOG_EXITSTATE))
+        return;
+    uint32_t regs[8 + 3 + 6 * 4];
+    int n = 0;
+    for (int r = 0; r < 8; r++)
+        regs[n++] = cpu_get_reg(pc->cpu, r);
+    regs[n++] = cpu_get_eip(pc->cpu);
+    regs[n++] = cpu_get_eflags(pc->cpu);
+    regs[n++] = cpu_get_cr(pc->cpu, 0);
+    for (int sg = 0; sg < 6; sg++) {
+        CpuSeg cs;
+        cpu_get_seg(pc->cpu, sg, &cs);
+        regs[n++] = cs.sel;
+        regs[n++] = cs.base;
+        regs[n++] = cs.limit;
+        regs[n++] = cs.ar;
+    }
+    uLong rcrc = crc32(0L, (const Bytef *)regs, (uInt)sizeof(regs));
+    uLong mcrc = crc32(0L, Z_NULL, 0);
+    for (uint32_t off = 0; off < pc->pm.ram_size; off += 1u << 20) {
+        uint32_t len = pc->pm.ram_size - off < (1u << 20) ? pc->pm.ram_size - off : (1u << 20);
+        mcrc = crc32(mcrc, pc->pm.ram + off, len);
+    }
+    pc_logf(pc, "exitstate: icount=%llu cpu-crc=%08lx ram-crc=%08lx",
+            (unsigned long long)cpu_icount(pc->cpu), rcrc, mcrc);
+}
+
 int pc_run(PcMachine *pc)
+{
+    int status = pc_run_loop(pc);
+    log_exit_state(pc);
+    return status;
+}
+
+static int pc_run_loop(PcMachine *pc)
 {
     int64_t next_poll = vclock_host_ns();
     phys_set_a20(&pc->pm, true);

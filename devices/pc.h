@@ -26,6 +26,7 @@ enum {
     PC_LOG_POSTCODE = 1 << 8,  /**< writes to port 0x80 */
     PC_LOG_BIOS = 1 << 9,      /**< SeaBIOS debug port 0x402 */
     PC_LOG_UNASSIGNED = 1 << 10, /**< accesses to ports with no device */
+    PC_LOG_EXITSTATE = 1 << 11,  /**< at exit: icount and CRCs of CPU state and RAM */
 };
 
 /** Machine configuration, filled by the front end. */

@@ -50,7 +50,8 @@ static const char usage_text[] =
     "  -icount shift=N                deterministic time: 2^N ns per instruction\n"
     "  -rtc base=utc|YYYY-MM-DDTHH:MM:SS[,clock=host|vm]\n"
     "Debugging:\n"
-    "  -d LIST                        log: int,cpu_reset,guest_errors,unimp,postcode,bios,unassigned\n"
+    "  -d LIST                        log: int,cpu_reset,guest_errors,unimp,postcode,bios,unassigned,\n"
+    "                                 exitstate (icount and state CRCs at exit)\n"
     "  -D FILE                        write the log to FILE (default: stderr)\n"
     "  -no-tcache                     run without the translation cache (reference interpreter)\n"
     "Other:\n"
@@ -419,6 +420,8 @@ int main(int argc, char **argv)
                     cfg.log_mask |= PC_LOG_POSTCODE;
                 else if (!strcmp(tok, "bios"))
                     cfg.log_mask |= PC_LOG_BIOS;
+                else if (!strcmp(tok, "exitstate"))
+                    cfg.log_mask |= PC_LOG_EXITSTATE;
                 else if (!strcmp(tok, "unassigned"))
                     cfg.log_mask |= PC_LOG_UNASSIGNED;
                 else
