@@ -112,11 +112,17 @@ void tc_free(X86Cpu *cpu)
     cpu->tc = NULL;
 }
 
-static void block_kill(Block *b)
+/* Make b unreachable and stop it after the instruction now executing (if
+ * it is the running block): every other instruction exits the block.  The
+ * running instruction keeps its handler so that the retired count (which
+ * looks at the handler of the last instruction) stays exact. */
+static void block_kill(X86Cpu *cpu, Block *b)
 {
     b->valid = false;
-    for (unsigned k = 0; k < b->ninsns; k++)
-        b->insns[k].fn = op_block_end;
+    for (unsigned k = 0; k < b->ninsns; k++) {
+        if (&b->insns[k] != cpu->cur_insn)
+            b->insns[k].fn = op_block_end;
+    }
 }
 
 void tc_flush(X86Cpu *cpu)
@@ -130,7 +136,7 @@ void tc_flush(X86Cpu *cpu)
         Block *b = (Block *)(tc->arena + off);
         uint32_t page = b->phys_pc >> PHYS_PAGE_BITS;
         if (b->valid) {
-            block_kill(b);
+            block_kill(cpu, b);
             tc->page_blocks[page] = NULL;
             tc->page_lines[page] = 0;
             cpu->pm->code[page] = 0;
@@ -169,7 +175,7 @@ void tc_invalidate_phys(X86Cpu *cpu, uint32_t paddr, uint32_t len)
                         hp = &(*hp)->hash_next;
                     if (*hp)
                         *hp = b->hash_next;
-                    block_kill(b);
+                    block_kill(cpu, b);
                 } else {
                     lines |= b->line_mask;
                     pp = &b->page_next;

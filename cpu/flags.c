@@ -181,22 +181,54 @@ bool cpu_cond(X86Cpu *cpu, int cc)
 
 void flags_materialize(X86Cpu *cpu)
 {
-    if (cpu->lf.op == LF_NONE)
+    const LazyFlags *lf = &cpu->lf;
+    uint32_t f, dst = lf->dst, src = lf->src, res = lf->res;
+    switch (lf->op) {
+    case LF_NONE:
         return;
-    uint32_t f = cpu->eflags & ~EFLAGS_ARITH;
-    if (get_cf(cpu))
-        f |= EFLAGS_CF;
-    if (get_pf(cpu))
-        f |= EFLAGS_PF;
-    if (get_af(cpu))
-        f |= EFLAGS_AF;
-    if (get_zf(cpu))
+    case LF_ADD:
+        f = res < dst ? EFLAGS_CF : 0;
+        goto add_common;
+    case LF_ADC:
+        f = lf_top(lf, (dst & src) | ((dst | src) & ~res)) ? EFLAGS_CF : 0;
+    add_common:
+        f |= lf_top(lf, (dst ^ res) & (src ^ res)) ? EFLAGS_OF : 0;
+        f |= (dst ^ src ^ res) & EFLAGS_AF;
+        break;
+    case LF_SUB:
+    case LF_NEG:
+        f = dst < src ? EFLAGS_CF : 0;
+        goto sub_common;
+    case LF_SBB:
+        f = lf_top(lf, (~dst & src) | ((~dst | src) & res)) ? EFLAGS_CF : 0;
+    sub_common:
+        f |= lf_top(lf, (dst ^ src) & (dst ^ res)) ? EFLAGS_OF : 0;
+        f |= (dst ^ src ^ res) & EFLAGS_AF;
+        break;
+    case LF_LOGIC:
+        f = 0;
+        break;
+    case LF_INC:
+        f = lf->cf_in ? EFLAGS_CF : 0;
+        f |= res == 1u << (lf_bits(lf) - 1) ? EFLAGS_OF : 0;
+        f |= (res & 0xF) == 0 ? EFLAGS_AF : 0;
+        break;
+    case LF_DEC:
+        f = lf->cf_in ? EFLAGS_CF : 0;
+        f |= res == (1u << (lf_bits(lf) - 1)) - 1 ? EFLAGS_OF : 0;
+        f |= (res & 0xF) == 0xF ? EFLAGS_AF : 0;
+        break;
+    default: /* SHL SHR SAR */
+        f = (lf->cf_in ? EFLAGS_CF : 0) | (lf->of_in ? EFLAGS_OF : 0);
+        break;
+    }
+    if (res == 0)
         f |= EFLAGS_ZF;
-    if (get_sf(cpu))
+    if (lf_top(lf, res))
         f |= EFLAGS_SF;
-    if (get_of(cpu))
-        f |= EFLAGS_OF;
-    cpu->eflags = f;
+    if (!__builtin_parity(res & 0xFF))
+        f |= EFLAGS_PF;
+    cpu->eflags = (cpu->eflags & ~EFLAGS_ARITH) | f;
     cpu->lf.op = LF_NONE;
 }
 

@@ -39,6 +39,23 @@ typedef struct Rmw {
     uint32_t lin;
 } Rmw;
 
+/* Slow paths kept out of line so the fast paths stay small. */
+static __attribute__((noinline, cold)) uint32_t rmw_read_slow(X86Cpu *cpu, uint32_t lin, unsigned size)
+{
+    return size == 1 ? lrd8(cpu, lin) : size == 2 ? lrd16(cpu, lin) : lrd32(cpu, lin);
+}
+
+static __attribute__((noinline, cold)) void rmw_write_slow(X86Cpu *cpu, uint32_t lin, unsigned size,
+                                                           uint32_t v)
+{
+    if (size == 1)
+        lwr8(cpu, lin, (uint8_t)v);
+    else if (size == 2)
+        lwr16(cpu, lin, (uint16_t)v);
+    else
+        lwr32(cpu, lin, v);
+}
+
 static ALWAYS_INLINE uint32_t rmw_read(X86Cpu *cpu, int s, uint32_t off, unsigned size, Rmw *m)
 {
     uint32_t lin = seg_lin(cpu, s, off, size, true);
@@ -50,7 +67,7 @@ static ALWAYS_INLINE uint32_t rmw_read(X86Cpu *cpu, int s, uint32_t off, unsigne
         return size == 1 ? *m->p : size == 2 ? ld16(m->p) : ld32(m->p);
     }
     m->p = NULL;
-    return size == 1 ? lrd8(cpu, lin) : size == 2 ? lrd16(cpu, lin) : lrd32(cpu, lin);
+    return rmw_read_slow(cpu, lin, size);
 }
 
 static ALWAYS_INLINE void rmw_write(X86Cpu *cpu, const Rmw *m, unsigned size, uint32_t v)
@@ -62,12 +79,8 @@ static ALWAYS_INLINE void rmw_write(X86Cpu *cpu, const Rmw *m, unsigned size, ui
             st16(m->p, (uint16_t)v);
         else
             st32(m->p, v);
-    } else if (size == 1) {
-        lwr8(cpu, m->lin, (uint8_t)v);
-    } else if (size == 2) {
-        lwr16(cpu, m->lin, (uint16_t)v);
     } else {
-        lwr32(cpu, m->lin, v);
+        rmw_write_slow(cpu, m->lin, size, v);
     }
 }
 
