@@ -340,23 +340,41 @@ static int handle_events(X86Cpu *cpu)
 }
 
 /* Execute one instruction without the translation cache.  Handles the
- * interrupt shadow and the TF single-step trap. */
+ * interrupt shadow, the TF single-step trap and debug-register breakpoints
+ * (SDM vol. 3 §17.3: instruction breakpoints are faults, taken unless
+ * EFLAGS.RF is set; data breakpoints and single-step are traps reported
+ * together in one #DB). */
 static void step_one(X86Cpu *cpu)
 {
     Insn in[2];
     bool tf = (cpu->eflags & EFLAGS_TF) != 0;
+    bool rf = (cpu->eflags & EFLAGS_RF) != 0;
+    if (unlikely(cpu->dr[7] & 0xFF) && !rf &&
+        dr_insn_breakpoint_hit(cpu, cpu->seg[SEG_CS].base + cpu->eip)) {
+        cpu_do_interrupt(cpu, EXC_DB, INT_EXC, 0, false, cpu->eip);
+        return;
+    }
     cpu->inhibit_irq = 0;
+    cpu->pending_db = 0;
     cpu_decode(cpu, cpu->eip, &in[0], NULL);
     in[1] = (Insn){ .fn = op_block_end };
     cpu->cur_insn = &in[0];
     in[0].fn(cpu, &in[0]);
     cpu->cur_insn = NULL;
     cpu->icount++;
+    if (rf)
+        cpu->eflags &= ~EFLAGS_RF; /* RF lasts for one instruction */
     /* MOV SS / POP SS also hold off the single-step trap for one
      * instruction (SDM vol. 3 §6.8.3); STI's shadow does not. */
     bool ss_shadow = cpu->inhibit_irq && (in[0].op == 0x8E || in[0].op == 0x17);
-    if (tf && !cpu->halted && !ss_shadow) {
-        cpu->dr[6] |= 0x4000; /* DR6.BS */
+    uint32_t hits = cpu->pending_db;
+    cpu->pending_db = 0;
+    if (ss_shadow)
+        return;
+    if ((tf && !cpu->halted) || hits) {
+        if (tf)
+            cpu->dr[6] |= 0x4000; /* DR6.BS */
+        cpu->dr[6] |= hits;
         cpu_do_interrupt(cpu, EXC_DB, INT_EXC, 0, false, cpu->eip);
     }
 }
@@ -376,6 +394,7 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
         }
         cur_block = NULL;
         cpu->cur_insn = NULL;
+        cpu->pending_db = 0; /* a faulting instruction reports no data breakpoint */
         if (cpu->triple_fault) {
             cpu->triple_fault = 0;
             return CPU_EXIT_TRIPLE_FAULT;
@@ -399,8 +418,9 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
         if (cpu->icount >= target)
             return CPU_EXIT_BUDGET;
         uint64_t remaining = target - cpu->icount;
-        if (unlikely(cpu->pending_check || !cpu->tc_enabled)) {
-            /* TF, interrupt shadow, or no cache: one instruction at a time. */
+        if (unlikely(cpu->pending_check || !cpu->tc_enabled || (cpu->dr[7] & 0xFF))) {
+            /* TF, interrupt shadow, debug registers armed, or no cache:
+             * one instruction at a time. */
             step_one(cpu);
             continue;
         }
@@ -435,6 +455,7 @@ CpuExit cpu_step(X86Cpu *cpu)
     cur_block = NULL;
     if (setjmp(cpu->jmp)) {
         cpu->cur_insn = NULL;
+        cpu->pending_db = 0;
         if (cpu->triple_fault) {
             cpu->triple_fault = 0;
             return CPU_EXIT_TRIPLE_FAULT;
