@@ -461,6 +461,10 @@ void pc_set_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque)
 
 uint64_t pc_icount(PcMachine *pc) { return cpu_icount(pc->cpu); }
 
+uint32_t pc_io_read(PcMachine *pc, uint16_t port, unsigned size) { return iobus_read(&pc->io, port, size); }
+void pc_io_write(PcMachine *pc, uint16_t port, uint32_t val, unsigned size) { iobus_write(&pc->io, port, val, size); }
+void pc_run_timers(PcMachine *pc) { vclock_run_timers(&pc->clk); }
+
 /* ---- main loop ---- */
 
 static int pc_run_loop(PcMachine *pc);

@@ -75,6 +75,13 @@ size_t pc_serial_input(PcMachine *pc, int n, const uint8_t *buf, size_t len);
  *  can poll its inputs (terminal, sockets). */
 void pc_set_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque);
 
+/** Port I/O on the machine's bus, as the CPU would do it (tests, monitor). */
+uint32_t pc_io_read(PcMachine *pc, uint16_t port, unsigned size);
+void pc_io_write(PcMachine *pc, uint16_t port, uint32_t val, unsigned size);
+
+/** Fire the virtual-clock timers that are due (tests). */
+void pc_run_timers(PcMachine *pc);
+
 /** The machine's CPU instruction count (for tests and benchmarks). */
 uint64_t pc_icount(PcMachine *pc);
 
