@@ -219,6 +219,7 @@ static void int_pm(X86Cpu *cpu, int vec, int kind, uint32_t err, bool has_err, u
     }
     if (off > desc_limit(cd))
         cpu_raise(cpu, EXC_GP, ext);
+    desc_set_accessed(cpu, ca, &cd);
 
     uint32_t fl = cpu_eflags(cpu);
     if (kind == INT_EXC && vec < 32 && ((EXC_FAULT_MASK >> vec) & 1))
@@ -257,7 +258,6 @@ static void int_pm(X86Cpu *cpu, int vec, int kind, uint32_t err, bool has_err, u
         clr |= EFLAGS_IF; /* interrupt gate */
     cpu_load_eflags(cpu, 0, clr);
     cpu_mode_changed(cpu);
-    (void)sz;
 }
 
 void cpu_do_interrupt(X86Cpu *cpu, int vec, int kind, uint32_t err, bool has_err,

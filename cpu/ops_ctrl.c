@@ -260,7 +260,7 @@ static void far_jmp(X86Cpu *cpu, uint16_t sel, uint32_t off, bool o32, uint32_t 
             cpu_raise(cpu, EXC_NP, sel_err(sel));
         uint16_t cs = gate_sel(d);
         gate_code(cpu, cs, &cd, &ca);
-        if (desc_conforming(cd) ? false : desc_dpl(cd) != cpu->cpl)
+        if (!desc_conforming(cd) && desc_dpl(cd) != cpu->cpl)
             cpu_raise(cpu, EXC_GP, sel_err(cs));
         uint32_t goff = gate_off(d, desc_type(d) == DESC_CALLGATE32);
         if (goff > desc_limit(cd))
@@ -306,6 +306,7 @@ static void call_gate_inner(X86Cpu *cpu, Desc g, uint16_t cs, Desc cd, uint32_t 
         cpu_raise(cpu, EXC_SS, sel_err(ss));
     if (goff > desc_limit(cd))
         cpu_raise(cpu, EXC_GP, 0);
+    desc_set_accessed(cpu, ca, &cd);
     stk_cur(cpu, &os);
     if (!stk_can_pop(&os, 0, pc, sz))
         cpu_raise(cpu, EXC_SS, 0);
@@ -360,6 +361,7 @@ static void far_call(X86Cpu *cpu, uint16_t sel, uint32_t off, bool o32, uint32_t
             cpu_raise(cpu, EXC_SS, 0);
         if (off > desc_limit(d))
             cpu_raise(cpu, EXC_GP, 0);
+        desc_set_accessed(cpu, a, &d);
         stk_push(cpu, &s, cpu->seg[SEG_CS].sel, o32);
         stk_push(cpu, &s, next_eip, o32);
         stk_commit(cpu, &s);
@@ -388,6 +390,7 @@ static void far_call(X86Cpu *cpu, uint16_t sel, uint32_t off, bool o32, uint32_t
             cpu_raise(cpu, EXC_SS, 0);
         if (goff > desc_limit(cd))
             cpu_raise(cpu, EXC_GP, 0);
+        desc_set_accessed(cpu, ca, &cd);
         stk_push(cpu, &s, cpu->seg[SEG_CS].sel, g32);
         stk_push(cpu, &s, next_eip, g32);
         stk_commit(cpu, &s);
@@ -461,16 +464,19 @@ HANDLER(op_call_far_ind)
 
 /* Validate a new SS for a return to an outer privilege level (RETF/IRET):
  * #GP(0) null, #GP(ss) bad, #SS(ss) not present. */
-static void check_ret_ss(X86Cpu *cpu, uint16_t ss, unsigned rpl, SegReg *out, uint32_t *addr, Desc *d)
+static void check_ret_ss(X86Cpu *cpu, uint16_t ss, unsigned rpl, SegReg *out)
 {
+    Desc d;
+    uint32_t a;
     if ((ss & 0xFFFC) == 0)
         cpu_raise(cpu, EXC_GP, 0);
-    if (!desc_fetch(cpu, ss, d, addr) || (ss & 3u) != rpl || !desc_writable_data(*d) ||
-        desc_dpl(*d) != rpl)
+    if (!desc_fetch(cpu, ss, &d, &a) || (ss & 3u) != rpl || !desc_writable_data(d) ||
+        desc_dpl(d) != rpl)
         cpu_raise(cpu, EXC_GP, sel_err(ss));
-    if (!desc_p(*d))
+    if (!desc_p(d))
         cpu_raise(cpu, EXC_SS, sel_err(ss));
-    seg_cache_load(out, ss, *d);
+    desc_set_accessed(cpu, a, &d);
+    seg_cache_load(out, ss, d);
 }
 
 /* Check the CS popped by RETF / IRET (protected mode). */
@@ -485,14 +491,13 @@ static void check_ret_cs(X86Cpu *cpu, uint16_t cs, Desc *d, uint32_t *a)
         cpu_raise(cpu, EXC_GP, sel_err(cs));
     if (!desc_p(*d))
         cpu_raise(cpu, EXC_NP, sel_err(cs));
+    desc_set_accessed(cpu, *a, d); /* before anything is committed */
 }
 
 /* Finish a return to an outer level: SS:ESP, then null data segments. */
-static void commit_outer(X86Cpu *cpu, const SegReg *nss, uint32_t ssaddr, Desc ssd, uint32_t esp)
+static void commit_outer(X86Cpu *cpu, const SegReg *nss, uint32_t esp)
 {
-    desc_set_accessed(cpu, ssaddr, &ssd);
     cpu->seg[SEG_SS] = *nss;
-    cpu->seg[SEG_SS].ar = desc_ar(ssd);
     if (nss->ar & AR_DB)
         cpu->r[R_ESP] = esp;
     else
@@ -543,14 +548,12 @@ HANDLER(op_retf)
     uint32_t esp = stk_pop(cpu, &s, o32);
     uint16_t ss = (uint16_t)stk_pop(cpu, &s, o32);
     SegReg nss;
-    Desc ssd;
-    uint32_t ssa;
-    check_ret_ss(cpu, ss, rpl, &nss, &ssa, &ssd);
+    check_ret_ss(cpu, ss, rpl, &nss);
     if (off > desc_limit(d))
         cpu_raise(cpu, EXC_GP, 0);
     seg_load_cs_pm(cpu, cs, d, a, rpl);
     cpu->eip = off;
-    commit_outer(cpu, &nss, ssa, ssd, esp + i->imm);
+    commit_outer(cpu, &nss, esp + i->imm);
     END_BLOCK;
 }
 
@@ -675,15 +678,13 @@ static void iret_pm(X86Cpu *cpu, bool o32)
     uint32_t esp = stk_pop(cpu, &s, o32);
     uint16_t ss = (uint16_t)stk_pop(cpu, &s, o32);
     SegReg nss;
-    Desc ssd;
-    uint32_t ssa;
-    check_ret_ss(cpu, ss, rpl, &nss, &ssa, &ssd);
+    check_ret_ss(cpu, ss, rpl, &nss);
     if (off > desc_limit(d))
         cpu_raise(cpu, EXC_GP, 0);
     seg_load_cs_pm(cpu, cs, d, a, rpl);
     cpu->eip = off;
     cpu_load_eflags(cpu, fl, mask);
-    commit_outer(cpu, &nss, ssa, ssd, esp);
+    commit_outer(cpu, &nss, esp);
 }
 
 HANDLER(op_iret)

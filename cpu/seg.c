@@ -18,7 +18,7 @@ bool desc_fetch(X86Cpu *cpu, uint16_t sel, Desc *d, uint32_t *addr)
     uint32_t base, limit;
     if (sel & 4) {
         const SegReg *l = &cpu->seg[SEG_LDTR];
-        if (!(l->ar & AR_P) || (l->sel & 0xFFFC) == 0)
+        if (!(l->ar & AR_P))
             return false;
         base = l->base;
         limit = l->limit;

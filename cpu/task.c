@@ -124,8 +124,8 @@ bool task_switch(X86Cpu *cpu, uint16_t sel, Desc nd, uint32_t naddr, int source,
         sys_wr16(cpu, nb, tr->sel);
     }
     if (source != TS_IRET) {
-        set_busy(cpu, sel, true);
         nd.hi |= 0x200;
+        sys_wr8(cpu, naddr + 5, (uint8_t)(nd.hi >> 8));
     }
 
     /* Commit: TR, CR0.TS, CR3, registers. */
@@ -203,6 +203,5 @@ bool task_switch(X86Cpu *cpu, uint16_t sel, Desc nd, uint32_t naddr, int source,
         if (source != TS_INT)
             cpu_raise_noerr(cpu, EXC_DB);
     }
-    (void)naddr;
     return ttrap;
 }

@@ -240,11 +240,18 @@ w3_end:
         mov     ax, ss
         CHKW    ax, SEL_DATA32
         ; a benign exception during delivery is not a double fault:
-        ; #UD with a not-present gate -> #NP(6*8+2)
+        ; #UD with a not-present gate -> #NP(6*8+2+EXT).  EXT is set: the
+        ; #NP occurred while delivering an event external to the program,
+        ; an earlier exception (SDM vol. 3 §6.13).  QEMU 7.2 never sets EXT,
+        ; so only vector and EIP are compared there.
         and     byte [IDT_BASE+6*8+5], 0x7F
         TRY     .d2
 .ud:    ud2
-.d2:    CHKEXC  11, 6*8+2, .ud
+.d2:    CHK     [exc_vec], 11
+        CHK     [exc_eip], .ud
+        SKIP_IF_QEMU .d3
+        CHK     [exc_err], 6*8+2+1
+.d3:
         or      byte [IDT_BASE+6*8+5], 0x80
         OK      "double fault"
         PUTS    "exceptions: all ok"

@@ -141,6 +141,9 @@ static CpuSeg seg(Env *e, int s)
     return sg;
 }
 
+/* Second pass of the tests: translation cache off (reference interpreter). */
+static bool no_tcache;
+
 static int setup(void **state)
 {
     Env *e = calloc(1, sizeof(*e));
@@ -150,6 +153,7 @@ static int setup(void **state)
     e->ops.intr_ack = host_intr_ack;
     e->cpu = cpu_new(&e->pm, &e->ops, e);
     assert_non_null(e->cpu);
+    cpu_set_tcache_enabled(e->cpu, !no_tcache);
     static const uint8_t loop[2] = { 0xEB, 0xFE }; /* jmp $ */
     for (unsigned v = 0; v < NVEC; v++) {
         put_code(e, HND + 16 * v, loop, 2);
@@ -927,6 +931,117 @@ static void test_v86_int_iopl0(void **state)
     assert_int_equal(frame(e, 9), 0x0444);
 }
 
+/* ---- segment register loads (seg_load_pm via MOV Sreg) ---- */
+
+static void test_seg_load_checks(void **state)
+{
+    Env *e = *state;
+    /* SS with DPL 3 at CPL 0: #GP(sel). */
+    setup_pm(e);
+    assert_int_equal(RUN(e, code_seg_ss_bad), CPU_EXIT_BUDGET);
+    assert_int_equal(vector(e), 13);
+    assert_int_equal(frame(e, 0), SEL_UDATA & ~3u);
+    assert_int_equal(frame(e, 1), CODE + 4);
+    /* Not-present segment: #NP(sel). */
+    setup_pm(e);
+    assert_int_equal(RUN(e, code_seg_ds_np), CPU_EXIT_BUDGET);
+    assert_int_equal(vector(e), 11);
+    assert_int_equal(frame(e, 0), SEL_NPCODE);
+    /* Beyond the GDT limit: #GP(sel). */
+    setup_pm(e);
+    assert_int_equal(RUN(e, code_seg_ds_limit), CPU_EXIT_BUDGET);
+    assert_int_equal(vector(e), 13);
+    assert_int_equal(frame(e, 0), 0x100);
+    assert_int_equal(frame(e, 1), CODE + 4);
+    /* A null DS loads, then any access through it is #GP(0). */
+    setup_pm(e);
+    assert_int_equal(RUN(e, code_seg_null_use), CPU_EXIT_BUDGET);
+    assert_int_equal(vector(e), 13);
+    assert_int_equal(frame(e, 0), 0);
+    assert_int_equal(frame(e, 1), CODE + 4);
+    assert_int_equal(seg(e, SEG_DS).sel, 0);
+    /* Expand-down data (limit 0xFFF, B=1): offsets 0x1000-0xFFFFFFFF; the
+     * accessed bit is set in the descriptor. */
+    setup_pm(e);
+    gdt_set(e, 0x50, 0, 0x0FFF, 0x96, 0x4);
+    put32(e, 0x2000, 0x600DF00D);
+    assert_int_equal(RUN(e, code_seg_expdown), CPU_EXIT_BUDGET);
+    assert_int_equal(vector(e), 13);
+    assert_int_equal(frame(e, 0), 0);
+    assert_int_equal(frame(e, 1), CODE + 12);
+    assert_int_equal(cpu_get_reg(e->cpu, R_EAX), 0x600DF00D);
+    assert_int_equal(type_byte(e, 0x50), 0x97);
+}
+
+static void test_real_big_real_mode(void **state)
+{
+    Env *e = *state;
+    setup_real(e);
+    put32(e, 0x200000, 0xCAFEBABE);
+    put_code(e, CODE, code_real_bigreal, sizeof(code_real_bigreal));
+    /* DS cache with a 4 GiB limit survives a real-mode load of DS. */
+    set_seg(e, SEG_DS, 0x10, 0, 0xFFFFFFFFu, 0x8093);
+    cpu_set_eip(e->cpu, 0);
+    assert_int_equal(cpu_run(e->cpu, 10), CPU_EXIT_BUDGET);
+    assert_int_equal(cpu_get_eip(e->cpu), sizeof(code_real_bigreal) - 2);
+    assert_int_equal(cpu_get_reg(e->cpu, R_EAX), 0xCAFEBABE);
+    assert_int_equal(seg(e, SEG_DS).limit, 0xFFFFFFFFu);
+    /* With a 64 KiB limit the same access is #GP (IVT[13]). */
+    setup_real(e);
+    put32(e, 13 * 4, 0x03000000);
+    static const uint8_t loop[2] = { 0xEB, 0xFE };
+    put_code(e, 0x3000, loop, 2);
+    cpu_set_eip(e->cpu, 0);
+    assert_int_equal(cpu_run(e->cpu, 10), CPU_EXIT_BUDGET);
+    assert_int_equal(seg(e, SEG_CS).sel, 0x0300);
+    assert_int_equal(get16(e, cpu_get_reg(e->cpu, R_ESP)), 4);
+}
+
+static void test_call_gate16(void **state)
+{
+    Env *e = *state;
+    setup_pm(e);
+    /* 16-bit call gate, DPL 3, 1 parameter word. */
+    put32(e, GDT + 0x40, ((uint32_t)SEL_CODE << 16) | GATE_TGT);
+    put32(e, GDT + 0x44, 0xE400 | 1);
+    to_user(e);
+    assert_int_equal(RUN(e, code_user_callgate16), CPU_EXIT_BUDGET);
+    assert_int_equal(cpu_get_eip(e->cpu), GATE_TGT);
+    assert_int_equal(cpu_get_cpl(e->cpu), 0);
+    assert_int_equal(cpu_get_reg(e->cpu, R_ESP), ESP0 - 10);
+    assert_int_equal(frame16(e, 0), (CODE + 11) & 0xFFFF);
+    assert_int_equal(frame16(e, 1), SEL_UCODE);
+    assert_int_equal(frame16(e, 2), 0x3333);
+    assert_int_equal(frame16(e, 3), (USTACK - 2) & 0xFFFF);
+    assert_int_equal(frame16(e, 4), SEL_UDATA);
+}
+
+static void test_task_jmp_tss16(void **state)
+{
+    Env *e = *state;
+    setup_pm(e);
+    memset(e->pm.ram + TSS2, 0, 0x68);
+    gdt_set(e, SEL_TSS2, TSS2, 0x2B, 0x81, 0);
+    put16(e, TSS2 + 0x0E, TASK2);
+    put16(e, TSS2 + 0x10, 0x0002);
+    put16(e, TSS2 + 0x12, 0x1234);   /* AX */
+    put16(e, TSS2 + 0x1A, T2STACK);  /* SP */
+    put16(e, TSS2 + 0x22, SEL_DATA); /* ES */
+    put16(e, TSS2 + 0x24, SEL_CODE); /* CS */
+    put16(e, TSS2 + 0x26, SEL_DATA); /* SS */
+    put16(e, TSS2 + 0x28, SEL_DATA); /* DS */
+    static const uint8_t loop[2] = { 0xEB, 0xFE };
+    put_code(e, TASK2, loop, 2);
+    assert_int_equal(RUN(e, code_task_jmp), CPU_EXIT_BUDGET);
+    assert_int_equal(cpu_get_eip(e->cpu), TASK2);
+    assert_int_equal(seg(e, SEG_TR).sel, SEL_TSS2);
+    assert_int_equal(type_byte(e, SEL_TSS2), 0x83);
+    assert_int_equal(cpu_get_reg(e->cpu, R_EAX) & 0xFFFF, 0x1234);
+    assert_int_equal(cpu_get_reg(e->cpu, R_ESP) & 0xFFFF, T2STACK);
+    assert_int_equal(seg(e, SEG_FS).sel, 0);
+    assert_int_equal(seg(e, SEG_SS).sel, SEL_DATA);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -954,7 +1069,14 @@ int main(void)
         T(test_task_gate_int),
         T(test_v86_iret_and_int),
         T(test_v86_int_iopl0),
+        T(test_seg_load_checks),
+        T(test_real_big_real_mode),
+        T(test_call_gate16),
+        T(test_task_jmp_tss16),
 #undef T
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int fails = cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
+    no_tcache = true;
+    fails += cmocka_run_group_tests_name("no_tcache", tests, NULL, NULL);
+    return fails;
 }

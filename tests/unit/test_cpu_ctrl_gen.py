@@ -191,6 +191,45 @@ SNIPPETS = [
         jmp 0x48:0
         jmp $
     """),
+    ("seg_ss_bad", 32, CODE, """
+        mov ax, 0x23
+        mov ss, ax
+        jmp $
+    """),
+    ("seg_ds_np", 32, CODE, """
+        mov ax, 0x48
+        mov ds, ax
+        jmp $
+    """),
+    ("seg_ds_limit", 32, CODE, """
+        mov ax, 0x100
+        mov ds, ax
+        jmp $
+    """),
+    ("seg_null_use", 32, CODE, """
+        xor eax, eax
+        mov ds, ax
+        mov eax, [0]
+        jmp $
+    """),
+    ("seg_expdown", 32, CODE, """
+        mov ax, 0x50
+        mov es, ax
+        mov eax, [es:0x2000]
+        mov eax, [es:0x800]
+        jmp $
+    """),
+    ("real_bigreal", 16, 0, """
+        xor ax, ax
+        mov ds, ax
+        mov eax, [dword 0x200000]
+        jmp $
+    """),
+    ("user_callgate16", 32, CODE, """
+        push word 0x3333
+        call 0x43:0
+        jmp $
+    """),
 ]
 
 
