@@ -374,11 +374,12 @@ HANDLER(op_invlpg)
 
 /* ---- CLTS, INVD, WBINVD, UD2, RSM ---- */
 
+/* CLTS ends the block: code decoded under CR0.TS = 1 may depend on it. */
 HANDLER(op_clts)
 {
     need_cpl0(cpu);
     cpu->cr0 &= ~CR0_TS;
-    NEXT;
+    NEXT_END;
 }
 
 HANDLER(op_invd)
