@@ -231,7 +231,7 @@ static ALWAYS_INLINE uint32_t popf_mask(X86Cpu *cpu, bool o32)
 {
     uint32_t mask = EFLAGS_ARITH | EFLAGS_TF | EFLAGS_DF | EFLAGS_NT;
     if (o32)
-        mask |= EFLAGS_AC | EFLAGS_ID;
+        mask |= EFLAGS_AC | EFLAGS_ID | EFLAGS_RF;
     if (cpu->eflags & EFLAGS_VM) {
         mask |= EFLAGS_IF;          /* IOPL is 3 here */
     } else {

@@ -100,6 +100,17 @@ static ALWAYS_INLINE uint32_t str_budget(const X86Cpu *cpu)
 /* Stay on the instruction: more iterations to do. */
 #define STR_AGAIN return NULL
 
+/* A data breakpoint hit by this iteration (mmu.c slow path) is reported
+ * after the iteration: stop here, on the instruction if work remains. */
+#define STR_DB_STOP(cnt, len)                                                    \
+    do {                                                                         \
+        if (unlikely(cpu->pending_db)) {                                         \
+            if ((cnt) == 0)                                                      \
+                cpu->eip += (len);                                               \
+            return NULL;                                                         \
+        }                                                                        \
+    } while (0)
+
 /* Whether [off, off + bytes) lies within segment s for a read or write. */
 static ALWAYS_INLINE bool seg_range_ok(const SegReg *sr, uint32_t off, uint32_t bytes, bool write)
 {
@@ -159,12 +170,14 @@ static ALWAYS_INLINE uint32_t chunk_lo(uint32_t off, uint32_t n, unsigned size, 
 
 /* ---- MOVS ---- */
 
-/* Copy up to n elements through host pointers; returns the number done
- * (0: take the slow path for one element).  Overlapping moves keep the
+/* Copy up to n elements through host pointers; returns the number done,
+ * or 0 and *slow = how many elements to do on the slow path (*slow is 1
+ * unless set here).  Overlapping moves keep the
  * element-by-element result (a forward copy to just above the source
  * replicates, as on hardware). */
 static ALWAYS_INLINE uint32_t movs_chunk(X86Cpu *cpu, int sseg, uint32_t si, uint32_t di,
-                                         uint32_t n, unsigned size, bool a16, bool fwd)
+                                         uint32_t n, unsigned size, bool a16, bool fwd,
+                                         uint32_t *slow)
 {
     const SegReg *ss = &cpu->seg[sseg], *ds = &cpu->seg[SEG_ES];
     uint32_t sl = ss->base + si, dl = ds->base + di;
@@ -181,11 +194,11 @@ static ALWAYS_INLINE uint32_t movs_chunk(X86Cpu *cpu, int sseg, uint32_t si, uin
     if (!seg_range_ok(ss, slo, bytes, false) || !seg_range_ok(ds, dlo, bytes, true))
         return 0;
     uint8_t *ps = chunk_host(cpu, sl, false);
-    if (!ps)
+    uint8_t *pd = ps ? chunk_host(cpu, dl, true) : NULL;
+    if (!pd) {
+        *slow = n;   /* not plain RAM: the whole chunk element by element */
         return 0;
-    uint8_t *pd = chunk_host(cpu, dl, true);
-    if (!pd)
-        return 0;
+    }
     ps -= si - slo;
     pd -= di - dlo;
     if (fwd && pd > ps && pd < ps + bytes) {
@@ -233,16 +246,30 @@ static ALWAYS_INLINE const Insn *do_movs(X86Cpu *cpu, const Insn *i, unsigned si
         if (budget == 0)
             STR_AGAIN;
         uint32_t si = areg(cpu, R_ESI, a16), di = areg(cpu, R_EDI, a16);
-        uint32_t n = movs_chunk(cpu, sseg, si, di, cnt < budget ? cnt : budget, size, a16, fwd);
-        if (n == 0) {
-            mwr(cpu, SEG_ES, di, mrd(cpu, sseg, si, size), size);
-            n = 1;
+        uint32_t slow = 1;
+        uint32_t n = movs_chunk(cpu, sseg, si, di, cnt < budget ? cnt : budget, size, a16, fwd,
+                                &slow);
+        if (n != 0) {
+            cnt -= n;
+            budget -= n;
+            set_areg(cpu, R_ESI, si + n * d, a16);
+            set_areg(cpu, R_EDI, di + n * d, a16);
+            set_areg(cpu, R_ECX, cnt, a16);
+            continue;
         }
-        cnt -= n;
-        budget -= n;
-        set_areg(cpu, R_ESI, si + n * d, a16);
-        set_areg(cpu, R_EDI, di + n * d, a16);
-        set_areg(cpu, R_ECX, cnt, a16);
+        for (; slow != 0; slow--) {
+            mwr(cpu, SEG_ES, di, mrd(cpu, sseg, si, size), size);
+            si += d;
+            di += d;
+            cnt--;
+            budget--;
+            set_areg(cpu, R_ESI, si, a16);
+            set_areg(cpu, R_EDI, di, a16);
+            set_areg(cpu, R_ECX, cnt, a16);
+            si &= a16 ? 0xFFFF : 0xFFFFFFFF;
+            di &= a16 ? 0xFFFF : 0xFFFFFFFF;
+            STR_DB_STOP(cnt, len);
+        }
     }
     STR_DONE(len);
 }
@@ -254,7 +281,7 @@ HANDLER(op_movs_d) { return do_movs(cpu, i, 4); }
 /* ---- STOS ---- */
 
 static ALWAYS_INLINE uint32_t stos_chunk(X86Cpu *cpu, uint32_t di, uint32_t v, uint32_t n,
-                                         unsigned size, bool a16, bool fwd)
+                                         unsigned size, bool a16, bool fwd, uint32_t *slow)
 {
     const SegReg *ds = &cpu->seg[SEG_ES];
     uint32_t dl = ds->base + di;
@@ -268,8 +295,10 @@ static ALWAYS_INLINE uint32_t stos_chunk(X86Cpu *cpu, uint32_t di, uint32_t v, u
     if (!seg_range_ok(ds, dlo, bytes, true))
         return 0;
     uint8_t *pd = chunk_host(cpu, dl, true);
-    if (!pd)
+    if (!pd) {
+        *slow = n;
         return 0;
+    }
     pd -= di - dlo;
     if (size == 1) {
         memset(pd, (int)(v & 0xFF), bytes);
@@ -303,15 +332,25 @@ static ALWAYS_INLINE const Insn *do_stos(X86Cpu *cpu, const Insn *i, unsigned si
         if (budget == 0)
             STR_AGAIN;
         uint32_t di = areg(cpu, R_EDI, a16);
-        uint32_t n = stos_chunk(cpu, di, v, cnt < budget ? cnt : budget, size, a16, fwd);
-        if (n == 0) {
-            mwr(cpu, SEG_ES, di, v, size);
-            n = 1;
+        uint32_t slow = 1;
+        uint32_t n = stos_chunk(cpu, di, v, cnt < budget ? cnt : budget, size, a16, fwd, &slow);
+        if (n != 0) {
+            cnt -= n;
+            budget -= n;
+            set_areg(cpu, R_EDI, di + n * d, a16);
+            set_areg(cpu, R_ECX, cnt, a16);
+            continue;
         }
-        cnt -= n;
-        budget -= n;
-        set_areg(cpu, R_EDI, di + n * d, a16);
-        set_areg(cpu, R_ECX, cnt, a16);
+        for (; slow != 0; slow--) {
+            mwr(cpu, SEG_ES, di, v, size);
+            di += d;
+            cnt--;
+            budget--;
+            set_areg(cpu, R_EDI, di, a16);
+            set_areg(cpu, R_ECX, cnt, a16);
+            di &= a16 ? 0xFFFF : 0xFFFFFFFF;
+            STR_DB_STOP(cnt, len);
+        }
     }
     STR_DONE(len);
 }
@@ -343,6 +382,7 @@ static ALWAYS_INLINE const Insn *do_lods(X86Cpu *cpu, const Insn *i, unsigned si
         set_acc(cpu, mrd(cpu, sseg, si, size), size);
         set_areg(cpu, R_ESI, si + d, a16);
         set_areg(cpu, R_ECX, --cnt, a16);
+        STR_DB_STOP(cnt, len);
     }
     STR_DONE(len);
 }
@@ -390,6 +430,7 @@ static ALWAYS_INLINE const Insn *do_cmps(X86Cpu *cpu, const Insn *i, unsigned si
         set_areg(cpu, R_ECX, --cnt, a16);
         if ((a == b) != want_eq)
             break;
+        STR_DB_STOP(cnt, len);
     }
     STR_DONE(len);
 }
@@ -424,6 +465,7 @@ static ALWAYS_INLINE const Insn *do_scas(X86Cpu *cpu, const Insn *i, unsigned si
         set_areg(cpu, R_ECX, --cnt, a16);
         if ((a == b) != want_eq)
             break;
+        STR_DB_STOP(cnt, len);
     }
     STR_DONE(len);
 }
@@ -484,6 +526,7 @@ static ALWAYS_INLINE const Insn *do_ins(X86Cpu *cpu, const Insn *i, unsigned siz
         ins_one(cpu, port, di, size);
         set_areg(cpu, R_EDI, di + d, a16);
         set_areg(cpu, R_ECX, --cnt, a16);
+        STR_DB_STOP(cnt, len);
     }
     STR_DONE(len);
 }
@@ -521,7 +564,7 @@ static ALWAYS_INLINE const Insn *do_outs(X86Cpu *cpu, const Insn *i, unsigned si
         if (cnt == 0)
             cpu->eip += len;
         cpu_io_write(cpu, port, v, size);
-        if (cnt == 0)
+        if (cnt == 0 || unlikely(cpu->pending_db))
             break;
     }
     STR_AGAIN;

@@ -1074,14 +1074,16 @@ typedef struct StrCase {
     uint32_t src_base;   /* segment base of the source (DS or override) */
     uint32_t dst_base;   /* ES base */
     bool stos;
+    bool big;            /* real mode: 4 GiB segment limits ("big real mode") */
 } StrCase;
 
 static void str_case(Env *e, const StrCase *c)
 {
     if (c->real) {
         setup_real(e);
-        set_seg(e, SEG_DS, (uint16_t)(c->src_base >> 4), c->src_base, 0xFFFF, 0x93);
-        set_seg(e, SEG_ES, (uint16_t)(c->dst_base >> 4), c->dst_base, 0xFFFF, 0x93);
+        uint32_t lim = c->big ? 0xFFFFFFFF : 0xFFFF;
+        set_seg(e, SEG_DS, (uint16_t)(c->src_base >> 4), c->src_base, lim, c->big ? 0x8093 : 0x93);
+        set_seg(e, SEG_ES, (uint16_t)(c->dst_base >> 4), c->dst_base, lim, c->big ? 0x8093 : 0x93);
     } else {
         setup_pm(e, 0);
         set_seg(e, SEG_DS, SEL_DATA0, c->src_base, 0xFFFFFFFF, 0xC093);
@@ -1187,6 +1189,12 @@ static void t_rep_movs_cases(void **state)
         { .code = code_rep_movsw16, .len = sizeof(code_rep_movsw16), .real = true, .a16 = true,
           .size = 2, .src_base = 0x20000, .dst_base = 0x50000, .esi = 0x10, .edi = 0x20,
           .ecx = 0x9000, .df = true },
+        { .code = code_rep_movsw16, .len = sizeof(code_rep_movsw16), .real = true, .a16 = true,
+          .big = true, .size = 2, .src_base = 0x20810, .dst_base = 0x50820, .esi = 0x10,
+          .edi = 0x6, .ecx = 0x900, .df = true },
+        { .code = code_rep_movsw16, .len = sizeof(code_rep_movsw16), .real = true, .a16 = true,
+          .big = true, .size = 2, .src_base = 0x20810, .dst_base = 0x50820, .esi = 0xFFF0,
+          .edi = 0xFFF6, .ecx = 0x900 },
         { .code = code_rep_movsd_a32_real, .len = sizeof(code_rep_movsd_a32_real),
           .real = true, .size = 4, .src_base = 0x20000, .dst_base = 0x50000, .esi = 0x100,
           .edi = 0x200, .ecx = 0x2000 },
@@ -1216,6 +1224,9 @@ static void t_rep_stos_cases(void **state)
         { .code = code_rep_stosb16, .len = sizeof(code_rep_stosb16), .real = true, .a16 = true,
           .size = 1, .src_base = 0x20000, .dst_base = 0x50000, .edi = 0x7777FFFE,
           .ecx = 0x55550004, .eax = 0x99, .stos = true },
+        { .code = code_rep_stosb16, .len = sizeof(code_rep_stosb16), .real = true, .a16 = true,
+          .big = true, .size = 1, .src_base = 0x20000, .dst_base = 0x50100, .edi = 0x7777000E,
+          .ecx = 0x55550400, .eax = 0x99, .df = true, .stos = true },
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         cpu_reset(e->cpu, true);
@@ -1612,6 +1623,26 @@ static void t_rep_interrupted(void **state)
     assert_int_equal(reg(e, R_EDI), 0x40000 + 4 * (50000 - left));
 }
 
+/* A data breakpoint hit in a REP STOS traps after that iteration, with EIP
+ * still at the instruction. */
+static void t_rep_data_breakpoint(void **state)
+{
+    Env *e = *state;
+    setup_pm(e, 0);
+    cpu_set_dr(e->cpu, 0, 0x40010);
+    cpu_set_dr(e->cpu, 7, 0x00010001);            /* L0, write, 1 byte */
+    set_reg(e, R_EDI, 0x40000);
+    set_reg(e, R_ECX, 0x100);
+    set_reg(e, R_EAX, 0x55);
+    RUN_EXC(e, rep_stosb, 1);
+    assert_int_equal(frame(e, 0), CODE);
+    assert_true(cpu_get_dr(e->cpu, 6) & 1);
+    assert_int_equal(reg(e, R_ECX), 0x100 - 0x11);
+    assert_int_equal(reg(e, R_EDI), 0x40011);
+    assert_int_equal(r8(e, 0x40010), 0x55);
+    assert_int_equal(r8(e, 0x40011), 0);
+}
+
 /* REP MOVSB rewriting code that was already translated. */
 static void t_smc_rep_movsb(void **state)
 {
@@ -1635,6 +1666,73 @@ static void t_string_no_tcache(void **state)
     setup_pm(e, 0);
     RUN_OK(e, smc_movs);
     assert_int_equal(reg(e, R_EAX), 0x22222222);
+}
+
+/* REP MOVS/STOS on MMIO go element by element, in order. */
+static uint32_t mmio_rd(void *opaque, uint32_t off, unsigned size)
+{
+    Env *e = opaque;
+    uint32_t v = 0xA5000000u | off;
+    if (e->nio < 64)
+        e->io[e->nio++] = (IoRec){ (uint16_t)off, (uint8_t)size, 0, v };
+    return size == 4 ? v : v & ((1u << (8 * size)) - 1);
+}
+
+static void mmio_wr(void *opaque, uint32_t off, uint32_t val, unsigned size)
+{
+    Env *e = opaque;
+    if (e->nio < 64)
+        e->io[e->nio++] = (IoRec){ (uint16_t)off, (uint8_t)size, 1, val };
+}
+
+static const MmioOps mmio_ops = { mmio_rd, mmio_wr };
+
+static void t_rep_mmio(void **state)
+{
+    Env *e = *state;
+    assert_int_equal(phys_map_mmio(&e->pm, 0xC00000, 0x1000, &mmio_ops, e, "test"), 0);
+    setup_pm(e, 0);
+    for (int k = 0; k < 8; k++)
+        w32(e, 0x20000 + 4 * k, 0x1000u + (uint32_t)k);
+    set_reg(e, R_ESI, 0x20000);
+    set_reg(e, R_EDI, 0xC00010);
+    set_reg(e, R_ECX, 8);
+    RUN_OK(e, rep_movsd);
+    assert_int_equal(e->nio, 8);
+    for (int k = 0; k < 8; k++) {
+        assert_int_equal(e->io[k].write, 1);
+        assert_int_equal(e->io[k].port, 0x10 + 4 * k);
+        assert_int_equal(e->io[k].size, 4);
+        assert_int_equal(e->io[k].val, 0x1000u + (uint32_t)k);
+    }
+    assert_int_equal(reg(e, R_EDI), 0xC00030);
+
+    cpu_reset(e->cpu, true);
+    setup_pm(e, 0);
+    e->nio = 0;
+    set_reg(e, R_ESI, 0xC00100);
+    set_reg(e, R_EDI, 0x20000);
+    set_reg(e, R_ECX, 6);
+    RUN_OK(e, rep_movsw);
+    assert_int_equal(e->nio, 6);
+    for (int k = 0; k < 6; k++) {
+        assert_int_equal(e->io[k].write, 0);
+        assert_int_equal(e->io[k].port, 0x100 + 2 * k);
+        assert_int_equal(r16(e, 0x20000 + 2 * k), 0x100 + 2 * k);
+    }
+
+    cpu_reset(e->cpu, true);
+    setup_pm(e, 0);
+    e->nio = 0;
+    set_reg(e, R_EDI, 0xC00FFE);
+    set_reg(e, R_ECX, 3);
+    set_reg(e, R_EAX, 0x77);
+    cpu_set_eflags(e->cpu, 2 | EFL_DF);
+    RUN_OK(e, rep_stosb);
+    assert_int_equal(e->nio, 3);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(e->io[k].port, 0xFFE - k);
+    assert_int_equal(reg(e, R_EDI), 0xC00FFB);
 }
 
 /* ==================== port I/O ==================== */
@@ -1878,7 +1976,7 @@ int main(void)
         T(t_insb_outs), T(t_rep_outsb), T(t_rep_outsb_zero), T(t_rep_insd16),
         T(t_ins_fault_no_read), T(t_pf_rep_stos), T(t_pf_rep_movsd_straddle),
         T(t_pf_rep_movsb_src), T(t_rep_resumes), T(t_rep_interrupted), T(t_smc_rep_movsb),
-        T(t_string_no_tcache),
+        T(t_string_no_tcache), T(t_rep_mmio), T(t_rep_data_breakpoint),
         T(t_io_basic), T(t_io_no_callbacks), T(t_iobitmap_allowed), T(t_iobitmap_denied),
         T(t_iobitmap_word_partial), T(t_iobitmap_dx), T(t_iobitmap_dx_span),
         T(t_iobitmap_no_bitmap), T(t_iobitmap_limit_two_bytes), T(t_iobitmap_limit_ok),
