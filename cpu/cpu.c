@@ -121,7 +121,11 @@ void cpu_set_reg(X86Cpu *cpu, int r, uint32_t val)
         cpu->r[r] = val;
 }
 uint32_t cpu_get_eip(X86Cpu *cpu) { return cpu->eip; }
-void cpu_set_eip(X86Cpu *cpu, uint32_t eip) { cpu->eip = eip; }
+void cpu_set_eip(X86Cpu *cpu, uint32_t eip)
+{
+    cpu->eip = eip;
+    cpu->halted = 0; /* a debugger moving EIP resumes a halted CPU */
+}
 uint32_t cpu_get_eflags(X86Cpu *cpu) { return cpu_eflags(cpu); }
 
 void cpu_set_eflags(X86Cpu *cpu, uint32_t eflags)

@@ -99,6 +99,7 @@ void cpu_reset(X86Cpu *cpu, bool hard);
 uint32_t cpu_get_reg(X86Cpu *cpu, int r);
 void cpu_set_reg(X86Cpu *cpu, int r, uint32_t val);
 uint32_t cpu_get_eip(X86Cpu *cpu);
+/** Set EIP; also ends a HLT state (a debugger moving EIP resumes the CPU). */
 void cpu_set_eip(X86Cpu *cpu, uint32_t eip);
 /** EFLAGS with the arithmetic flags computed. */
 uint32_t cpu_get_eflags(X86Cpu *cpu);
@@ -158,6 +159,38 @@ void cpu_set_apic_present(X86Cpu *cpu, bool present);
 /** Translate a linear address to physical through the current page tables
  *  without side effects (debuggers). Returns 0, or -1 if not mapped. */
 int cpu_translate(X86Cpu *cpu, uint32_t lin, uint32_t *phys);
+
+/* ---- debugger support (gdb stub, monitor) ----
+ * Breakpoints and watchpoints are held by the CPU, never written into guest
+ * memory.  They cost nothing while none is set. */
+
+#define CPU_MAX_BREAKPOINTS 64
+#define CPU_MAX_WATCHPOINTS 16
+
+/** Watchpoint kinds, as gdb's Z2/Z3/Z4. */
+enum { CPU_WATCH_WRITE = 0, CPU_WATCH_READ = 1, CPU_WATCH_ACCESS = 2 };
+
+/** Stop before executing the instruction at linear address lin: cpu_run()
+ *  returns CPU_EXIT_BREAKPOINT with EIP at it.  Returns 0, or -1 when the
+ *  table is full.  Inserting an existing address is a no-op. */
+int cpu_bp_insert(X86Cpu *cpu, uint32_t lin);
+/** Returns 0, or -1 if no breakpoint is at lin. */
+int cpu_bp_remove(X86Cpu *cpu, uint32_t lin);
+
+/** Stop right after an instruction that accesses any byte of
+ *  [lin, lin+len) (len 1..8, any alignment) as kind (CPU_WATCH_*).
+ *  Returns 0, or -1 (bad length, table full). */
+int cpu_wp_insert(X86Cpu *cpu, uint32_t lin, uint32_t len, int kind);
+/** Returns 0, or -1 if no such watchpoint. */
+int cpu_wp_remove(X86Cpu *cpu, uint32_t lin, uint32_t len, int kind);
+/** After CPU_EXIT_BREAKPOINT: true if a watchpoint caused it, with the
+ *  accessed address and the watchpoint's kind. */
+bool cpu_wp_hit(X86Cpu *cpu, uint32_t *addr, int *kind);
+
+/** Debugger single step: execute one instruction with maskable interrupts
+ *  held off (as QEMU's default single-step); exceptions are delivered, so a
+ *  faulting instruction leaves EIP in its handler. */
+CpuExit cpu_debug_step(X86Cpu *cpu);
 
 /** Disable the translation cache (every instruction decoded afresh): the
  *  reference interpreter that fast paths are checked against. */

@@ -209,13 +209,14 @@ typedef struct Insn {
 /** Decoded block of instructions from one physical page (exec.c). */
 typedef struct Block Block;
 
-/** x87 state (fpu.c). Registers are kept as host long double via fpu.h's
- *  F80 type; see fpu.h. */
+/** x87 state (fpu.c, ops_x87.c).  Registers hold softfloat80.h's F80
+ *  (64-bit significand, 16-bit sign/exponent), accessed with memcpy. */
 typedef struct FpuRegs {
     uint8_t st[8][16];  /**< physical registers R0-R7 as F80 (fpu.c owns the format) */
     uint16_t fcw, fsw;  /**< FSW without TOP; TOP in top */
     uint16_t ftw;       /**< 2 bits per physical register: 0 valid, 1 zero, 2 special, 3 empty */
     uint8_t top;
+    uint8_t ferr;       /**< FERR# output level last signalled through ops->ferr */
     uint16_t fop;
     uint32_t fip, fdp;
     uint16_t fcs, fds;
@@ -292,7 +293,21 @@ struct X86Cpu {
      * ORs them into DR6, clears this, and raises #DB as a trap; an
      * instruction that faults clears it instead. */
     uint32_t pending_db;
+
+    /* Debugger (gdb stub) breakpoints and watchpoints (exec.c, mmu.c). */
+    uint32_t dbg_bp[CPU_MAX_BREAKPOINTS];
+    int dbg_nbp;
+    uint32_t dbg_bp_skip;   /**< resume past the breakpoint at this address once */
+    bool dbg_bp_skip_on;
+    struct { uint32_t lin, len; int kind; } dbg_wp[CPU_MAX_WATCHPOINTS];
+    int dbg_nwp;
+    bool dbg_wp_hit;        /**< set by mmu.c when a watchpoint matched */
+    uint32_t dbg_wp_addr;
+    int dbg_wp_kind;
 };
+
+/** mmu.c: record debugger watchpoint hits for an access (slow path). */
+void dbg_watch_check(X86Cpu *cpu, uint32_t lin, unsigned size, bool write);
 
 /* ---- exceptions (interrupt.c) ---- */
 

@@ -191,6 +191,14 @@ void tc_invalidate_phys(X86Cpu *cpu, uint32_t paddr, uint32_t len)
     }
 }
 
+static bool dbg_bp_at(X86Cpu *cpu, uint32_t lin)
+{
+    for (int k = 0; k < cpu->dbg_nbp; k++)
+        if (cpu->dbg_bp[k] == lin)
+            return true;
+    return false;
+}
+
 /* Physical address and host pointer of the code at linear lin (fills the
  * TLB, raising #PF as a fetch would).  host is 0 when not RAM/ROM. */
 static uint32_t fetch_translate(X86Cpu *cpu, uint32_t lin, uintptr_t *host)
@@ -245,6 +253,9 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
         if ((opflags & F_END) || n >= BLOCK_MAX_INSNS)
             break;
         if (((lin + bytes) & 0xFFF) == 0)
+            break;
+        /* A debugger breakpoint must start a block (checked at block entry). */
+        if (unlikely(cpu->dbg_nbp) && dbg_bp_at(cpu, lin + bytes))
             break;
         /* The next instruction's first bytes must be fetchable without a
          * fault here; a fault is raised when it is executed. We only peek
@@ -386,6 +397,7 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
 {
     uint64_t target = cpu->icount + max_insns;
     cur_block = NULL;
+    cpu->dbg_wp_hit = false;
     if (setjmp(cpu->jmp)) {
         /* An exception was raised (cpu_raise) during an instruction or an
          * event delivery.  Count what retired in the block, then deliver. */
@@ -418,27 +430,139 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
         if (cpu->icount >= target)
             return CPU_EXIT_BUDGET;
         uint64_t remaining = target - cpu->icount;
+        if (unlikely(cpu->dbg_nbp)) {
+            uint32_t lin = cpu->seg[SEG_CS].base + cpu->eip;
+            if (cpu->dbg_bp_skip_on && cpu->dbg_bp_skip == lin) {
+                /* Resuming from this breakpoint: execute it once. */
+                cpu->dbg_bp_skip_on = false;
+                step_one(cpu);
+                continue;
+            }
+            cpu->dbg_bp_skip_on = false;
+            if (dbg_bp_at(cpu, lin)) {
+                cpu->dbg_bp_skip = lin;
+                cpu->dbg_bp_skip_on = true;
+                return CPU_EXIT_BREAKPOINT;
+            }
+        }
         if (unlikely(cpu->pending_check || !cpu->tc_enabled || (cpu->dr[7] & 0xFF))) {
             /* TF, interrupt shadow, debug registers armed, or no cache:
              * one instruction at a time. */
             step_one(cpu);
+            if (unlikely(cpu->dbg_wp_hit))
+                return CPU_EXIT_BREAKPOINT;
             continue;
         }
         Block *b = tc_lookup(cpu);
         if (!b || b->ninsns > remaining) {
             step_one(cpu);
+            if (unlikely(cpu->dbg_wp_hit))
+                return CPU_EXIT_BREAKPOINT;
             continue;
         }
         const Insn *i = b->insns;
         cur_block = b;
-        do {
-            cpu->cur_insn = i;
-        } while ((i = i->fn(cpu, i)));
+        if (likely(!cpu->dbg_nwp)) {
+            do {
+                cpu->cur_insn = i;
+            } while ((i = i->fn(cpu, i)));
+        } else {
+            /* Watchpoints set: stop right after the accessing instruction. */
+            do {
+                cpu->cur_insn = i;
+            } while ((i = i->fn(cpu, i)) && !cpu->dbg_wp_hit);
+        }
         i = cpu->cur_insn;
         cpu->icount += (uint64_t)(i - b->insns) + (i->fn != op_block_end);
         cpu->cur_insn = NULL;
         cur_block = NULL;
+        if (unlikely(cpu->dbg_wp_hit))
+            return CPU_EXIT_BREAKPOINT;
     }
+}
+
+int cpu_bp_insert(X86Cpu *cpu, uint32_t lin)
+{
+    if (dbg_bp_at(cpu, lin))
+        return 0;
+    if (cpu->dbg_nbp >= CPU_MAX_BREAKPOINTS)
+        return -1;
+    cpu->dbg_bp[cpu->dbg_nbp++] = lin;
+    tc_flush(cpu); /* blocks must now end before lin */
+    return 0;
+}
+
+int cpu_bp_remove(X86Cpu *cpu, uint32_t lin)
+{
+    for (int k = 0; k < cpu->dbg_nbp; k++) {
+        if (cpu->dbg_bp[k] == lin) {
+            cpu->dbg_bp[k] = cpu->dbg_bp[--cpu->dbg_nbp];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cpu_wp_insert(X86Cpu *cpu, uint32_t lin, uint32_t len, int kind)
+{
+    if (len < 1 || len > 8 || kind < CPU_WATCH_WRITE || kind > CPU_WATCH_ACCESS)
+        return -1;
+    for (int k = 0; k < cpu->dbg_nwp; k++)
+        if (cpu->dbg_wp[k].lin == lin && cpu->dbg_wp[k].len == len && cpu->dbg_wp[k].kind == kind)
+            return 0;
+    if (cpu->dbg_nwp >= CPU_MAX_WATCHPOINTS)
+        return -1;
+    cpu->dbg_wp[cpu->dbg_nwp].lin = lin;
+    cpu->dbg_wp[cpu->dbg_nwp].len = len;
+    cpu->dbg_wp[cpu->dbg_nwp].kind = kind;
+    cpu->dbg_nwp++;
+    tlb_flush_all(cpu); /* drop fast-path entries for the watched pages */
+    return 0;
+}
+
+int cpu_wp_remove(X86Cpu *cpu, uint32_t lin, uint32_t len, int kind)
+{
+    for (int k = 0; k < cpu->dbg_nwp; k++) {
+        if (cpu->dbg_wp[k].lin == lin && cpu->dbg_wp[k].len == len && cpu->dbg_wp[k].kind == kind) {
+            cpu->dbg_wp[k] = cpu->dbg_wp[--cpu->dbg_nwp];
+            tlb_flush_all(cpu);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+bool cpu_wp_hit(X86Cpu *cpu, uint32_t *addr, int *kind)
+{
+    if (!cpu->dbg_wp_hit)
+        return false;
+    cpu->dbg_wp_hit = false;
+    if (addr)
+        *addr = cpu->dbg_wp_addr;
+    if (kind)
+        *kind = cpu->dbg_wp_kind;
+    return true;
+}
+
+CpuExit cpu_debug_step(X86Cpu *cpu)
+{
+    cur_block = NULL;
+    if (setjmp(cpu->jmp)) {
+        cpu->cur_insn = NULL;
+        cpu->pending_db = 0;
+        if (cpu->triple_fault) {
+            cpu->triple_fault = 0;
+            return CPU_EXIT_TRIPLE_FAULT;
+        }
+        cpu_deliver_pending_exception(cpu);
+        return CPU_EXIT_BUDGET;
+    }
+    if (cpu->halted)
+        return CPU_EXIT_HALT;
+    cpu->dbg_bp_skip_on = false;
+    step_one(cpu);
+    cpu->pending_check = 1;
+    return cpu->halted ? CPU_EXIT_HALT : CPU_EXIT_BUDGET;
 }
 
 uint64_t cpu_icount(X86Cpu *cpu)

@@ -33,8 +33,12 @@ static inline uint32_t dr_len(uint32_t dr7, int n)
 }
 
 /* Record data breakpoints hit by an access of [lin, lin+size). */
+void dbg_watch_check(X86Cpu *cpu, uint32_t lin, unsigned size, bool write);
+
 static void dbp_check(X86Cpu *cpu, uint32_t lin, unsigned size, bool write)
 {
+    if (unlikely(cpu->dbg_nwp))
+        dbg_watch_check(cpu, lin, size, write);
     uint32_t dr7 = cpu->dr[7];
     if (likely(!(dr7 & 0xFF)))
         return;
@@ -63,6 +67,38 @@ static void dbp_filter(X86Cpu *cpu, uint32_t lpage, TlbEntry *e)
             continue;
         e->tag_w = TLB_INVALID;
         if (rw == 3)
+            e->tag_r = TLB_INVALID;
+    }
+}
+
+void dbg_watch_check(X86Cpu *cpu, uint32_t lin, unsigned size, bool write)
+{
+    uint64_t a0 = lin, a1 = (uint64_t)lin + size - 1;
+    for (int n = 0; n < cpu->dbg_nwp; n++) {
+        int kind = cpu->dbg_wp[n].kind;
+        if (kind == CPU_WATCH_WRITE && !write)
+            continue;
+        if (kind == CPU_WATCH_READ && write)
+            continue;
+        uint64_t b0 = cpu->dbg_wp[n].lin, b1 = b0 + cpu->dbg_wp[n].len - 1;
+        if (a0 <= b1 && b0 <= a1) {
+            cpu->dbg_wp_hit = true;
+            cpu->dbg_wp_addr = (uint32_t)(a0 > b0 ? a0 : b0);
+            cpu->dbg_wp_kind = kind;
+        }
+    }
+}
+
+/* Keep fast-path entries away from pages covered by debugger watchpoints. */
+static void dbg_watch_filter(X86Cpu *cpu, uint32_t lpage, TlbEntry *e)
+{
+    for (int n = 0; n < cpu->dbg_nwp; n++) {
+        uint32_t first = cpu->dbg_wp[n].lin & ~0xFFFu;
+        uint32_t last = (cpu->dbg_wp[n].lin + cpu->dbg_wp[n].len - 1) & ~0xFFFu;
+        if (lpage != first && lpage != last)
+            continue;
+        e->tag_w = TLB_INVALID;
+        if (cpu->dbg_wp[n].kind != CPU_WATCH_WRITE)
             e->tag_r = TLB_INVALID;
     }
 }
@@ -160,6 +196,8 @@ static void tlb_fill(X86Cpu *cpu, uint32_t lin, uint32_t phys, bool user, bool c
     }
     if (unlikely(cpu->dr[7] & 0xFF))
         dbp_filter(cpu, lpage, e);
+    if (unlikely(cpu->dbg_nwp))
+        dbg_watch_filter(cpu, lpage, e);
 }
 
 static NORETURN void page_fault(X86Cpu *cpu, uint32_t lin, uint32_t err)
