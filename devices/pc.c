@@ -58,6 +58,10 @@ struct PcMachine {
     volatile int reset_requested;
     void (*poll)(void *opaque);
     void *poll_opaque;
+    PcDebugHooks dbg;
+    bool dbg_on;
+    bool start_stopped;
+    volatile int stop_requested;
     uint8_t last_post;
 };
 
@@ -461,6 +465,59 @@ void pc_set_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque)
 
 uint64_t pc_icount(PcMachine *pc) { return cpu_icount(pc->cpu); }
 
+void pc_set_debug_hooks(PcMachine *pc, const PcDebugHooks *hooks, bool start_stopped)
+{
+    pc->dbg_on = hooks != NULL;
+    if (hooks)
+        pc->dbg = *hooks;
+    pc->start_stopped = hooks && start_stopped;
+}
+
+void pc_request_stop(PcMachine *pc)
+{
+    pc->stop_requested = 1;
+    cpu_exit_request(pc->cpu);
+}
+
+X86Cpu *pc_cpu(PcMachine *pc) { return pc->cpu; }
+PhysMem *pc_phys(PcMachine *pc) { return &pc->pm; }
+
+int pc_info(PcMachine *pc, const char *what, char *buf, size_t len)
+{
+    if (!len)
+        return -1;
+    buf[0] = 0;
+    if (!strcmp(what, "pic")) {
+        i8259_get_info(pc->pic, buf, len);
+    } else if (!strcmp(what, "pci")) {
+        pci_info(pc->pci, buf, len);
+    } else if (!strcmp(what, "status")) {
+        snprintf(buf, len, "VM status: %s\n", pc->stop_requested ? "paused" : "running");
+    } else {
+        return -1;
+    }
+    return (int)strlen(buf);
+}
+
+void pc_system_reset(PcMachine *pc)
+{
+    pc->reset_requested = 1;
+    cpu_exit_request(pc->cpu);
+}
+
+void pc_system_powerdown(PcMachine *pc) { piix4_pm_power_button(pc->pm_dev); }
+
+/* Stop for the debugger: time stands still until stopped() returns. */
+static void debug_stop(PcMachine *pc, int reason)
+{
+    pc->stop_requested = 0;
+    if (!pc->dbg_on || !pc->dbg.stopped)
+        return;
+    vclock_pause(&pc->clk);
+    pc->dbg.stopped(pc->dbg.opaque, reason);
+    vclock_resume(&pc->clk);
+}
+
 uint32_t pc_io_read(PcMachine *pc, uint16_t port, unsigned size) { return iobus_read(&pc->io, port, size); }
 void pc_io_write(PcMachine *pc, uint16_t port, uint32_t val, unsigned size) { iobus_write(&pc->io, port, val, size); }
 void pc_run_timers(PcMachine *pc) { vclock_run_timers(&pc->clk); }
@@ -515,9 +572,17 @@ static int pc_run_loop(PcMachine *pc)
 {
     int64_t next_poll = vclock_host_ns();
     phys_set_a20(&pc->pm, true);
+    if (pc->start_stopped) {
+        pc->start_stopped = false;
+        debug_stop(pc, PC_STOP_START);
+    }
     for (;;) {
         if (pc->exit_status >= 0)
             return pc->exit_status;
+        if (pc->stop_requested) {
+            debug_stop(pc, PC_STOP_REQUEST);
+            continue;
+        }
         if (pc->reset_requested) {
             pc->reset_requested = 0;
             if (pc->cfg.no_reboot)
@@ -536,6 +601,10 @@ static int pc_run_loop(PcMachine *pc)
         }
         CpuExit r = cpu_run(pc->cpu, budget);
         vclock_run_timers(&pc->clk);
+        if (r == CPU_EXIT_BREAKPOINT) {
+            debug_stop(pc, PC_STOP_BREAKPOINT);
+            continue;
+        }
         if (r == CPU_EXIT_HALT) {
             if (!(cpu_get_eflags(pc->cpu) & 0x200)) {
                 /* HLT with IF=0: only an NMI could wake it, and nothing here raises one. */
@@ -553,11 +622,14 @@ static int pc_run_loop(PcMachine *pc)
                 return PC_EXIT_TRIPLE_FAULT;
             pc_reset(pc);
         }
-        if (pc->poll) {
+        if (pc->poll || pc->dbg_on) {
             int64_t h = vclock_host_ns();
             if (h >= next_poll) {
                 next_poll = h + POLL_INTERVAL_NS;
-                pc->poll(pc->poll_opaque);
+                if (pc->poll)
+                    pc->poll(pc->poll_opaque);
+                if (pc->dbg_on && pc->dbg.poll)
+                    pc->dbg.poll(pc->dbg.opaque);
             }
         }
     }

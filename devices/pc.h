@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu/cpu.h"
 #include "devices/chardev.h"
 
 typedef struct PcMachine PcMachine;
@@ -81,6 +82,42 @@ void pc_io_write(PcMachine *pc, uint16_t port, uint32_t val, unsigned size);
 
 /** Fire the virtual-clock timers that are due (tests). */
 void pc_run_timers(PcMachine *pc);
+
+/** Why the machine stopped for the debugger. */
+enum { PC_STOP_REQUEST = 0, PC_STOP_BREAKPOINT = 1, PC_STOP_START = 2 };
+
+/** Debugger/monitor hooks into the main loop.  poll() is called about
+ *  every millisecond while the guest runs; stopped() is called when the
+ *  guest stops (pc_request_stop(), a breakpoint or watchpoint, or -S at
+ *  start) and returns when it should run again (virtual time does not pass
+ *  meanwhile).  Inside stopped() the hook may use pc_cpu()/pc_phys() and
+ *  cpu_debug_step(). */
+typedef struct PcDebugHooks {
+    void (*poll)(void *opaque);
+    void (*stopped)(void *opaque, int reason);
+    void *opaque;
+} PcDebugHooks;
+
+/** Install debugger hooks (NULL removes them).  start_stopped: call
+ *  stopped(PC_STOP_START) before the first instruction (-S). */
+void pc_set_debug_hooks(PcMachine *pc, const PcDebugHooks *hooks, bool start_stopped);
+
+/** Ask the main loop to stop the guest and call the stopped() hook at the
+ *  next instruction-block boundary (signal-safe). */
+void pc_request_stop(PcMachine *pc);
+
+/** The machine's CPU and physical memory (debuggers, monitor). */
+X86Cpu *pc_cpu(PcMachine *pc);
+PhysMem *pc_phys(PcMachine *pc);
+
+/** Text for monitor "info" commands: what = "pic", "pci", "status".
+ *  Returns bytes written, or -1 for an unknown topic. */
+int pc_info(PcMachine *pc, const char *what, char *buf, size_t len);
+
+/** Reset the whole machine (monitor system_reset), and press the ACPI
+ *  power button (system_powerdown). */
+void pc_system_reset(PcMachine *pc);
+void pc_system_powerdown(PcMachine *pc);
 
 /** The machine's CPU instruction count (for tests and benchmarks). */
 uint64_t pc_icount(PcMachine *pc);
