@@ -235,6 +235,8 @@ struct X86Cpu {
     uint8_t code32;         /**< CS.D */
     uint8_t stack32;        /**< SS.B */
     uint8_t halted;
+    uint16_t tc_mode;       /**< translation-cache mode key (cpu_mode_changed) */
+    uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
     TlbEntry *tlb_cur;      /**< tlb[0] (CPL 0-2) or tlb[1] (CPL 3) */
     const struct Insn *cur_insn; /**< instruction being executed (icount on exits) */
     uint64_t icount;        /**< retired instructions */
@@ -532,6 +534,16 @@ bool get_sf(X86Cpu *cpu);
 bool get_of(X86Cpu *cpu);
 /** Evaluate condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
 bool cpu_cond(X86Cpu *cpu, int cc);
+/** cpu_cond() with the ZF conditions (E/NE, the commonest after DEC,
+ *  CMP, TEST) inline; cc should be a compile-time constant. */
+static ALWAYS_INLINE bool cpu_cond_fast(X86Cpu *cpu, int cc)
+{
+    if ((cc >> 1) == 2) {
+        bool z = cpu->lf.op == LF_NONE ? (cpu->eflags & EFLAGS_ZF) != 0 : cpu->lf.res == 0;
+        return z ^ (cc & 1);
+    }
+    return cpu_cond(cpu, cc);
+}
 /** Full EFLAGS with arithmetic flags materialised (bit 1 set). */
 uint32_t cpu_eflags(X86Cpu *cpu);
 /** Write EFLAGS bits selected by mask (caller applies privilege rules);

@@ -42,6 +42,8 @@ struct Block {
     uint16_t mode;
     uint16_t ninsns;
     bool valid;
+    struct Block *succ;     /* the block that last followed this one */
+    uint32_t succ_gen;      /* cpu->tlb_gen when succ was recorded */
     struct Block *hash_next;
     struct Block *page_next;
     Insn insns[];           /* ninsns + sentinel */
@@ -147,6 +149,7 @@ void tc_flush(X86Cpu *cpu)
     memset(tc->hash, 0, sizeof(tc->hash));
     memset(tc->jc, 0, sizeof(tc->jc));
     tc->reset_pending = true;
+    cpu->tlb_gen++; /* stale successor links must not be followed */
 }
 
 void tc_invalidate_phys(X86Cpu *cpu, uint32_t paddr, uint32_t len)
@@ -271,6 +274,7 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
     b->mode = mode;
     b->ninsns = (uint16_t)n;
     b->valid = true;
+    b->succ = NULL;
     uint32_t off0 = phys & (PHYS_PAGE_SIZE - 1);
     uint32_t l0 = off0 >> LINE_SHIFT, l1 = (off0 + bytes - 1) >> LINE_SHIFT;
     b->line_mask = (l1 == 31 ? 0xFFFFFFFFu : ((1u << (l1 + 1)) - 1)) & ~((1u << l0) - 1);
@@ -295,7 +299,14 @@ static Block *tc_lookup(X86Cpu *cpu)
 {
     TCache *tc = cpu->tc;
     uint32_t lin = cpu->seg[SEG_CS].base + cpu->eip;
-    uint16_t mode = cur_mode(cpu);
+    uint16_t mode = cpu->tc_mode;
+#ifndef NDEBUG
+    if (mode != cur_mode(cpu)) {
+        /* Every mode change must go through cpu_mode_changed(). */
+        cpu_log(cpu, CPU_LOG_GUEST_ERRORS, "internal: stale tc_mode %x != %x", mode, cur_mode(cpu));
+        abort();
+    }
+#endif
     uint32_t j = jc_index(lin);
     Block *b = tc->jc[j];
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
@@ -393,27 +404,11 @@ static void step_one(X86Cpu *cpu)
 /* The block being executed, for icount on exceptions. */
 static __thread const Block *cur_block;
 
-CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
+/* The dispatcher: runs blocks until target retired instructions or an
+ * event; separate from cpu_run() so that its locals live across no setjmp. */
+static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
 {
-    uint64_t target = cpu->icount + max_insns;
-    cur_block = NULL;
-    cpu->dbg_wp_hit = false;
-    if (setjmp(cpu->jmp)) {
-        /* An exception was raised (cpu_raise) during an instruction or an
-         * event delivery.  Count what retired in the block, then deliver. */
-        if (cur_block && cpu->cur_insn) {
-            cpu->icount += (uint64_t)(cpu->cur_insn - cur_block->insns);
-        }
-        cur_block = NULL;
-        cpu->cur_insn = NULL;
-        cpu->pending_db = 0; /* a faulting instruction reports no data breakpoint */
-        if (cpu->triple_fault) {
-            cpu->triple_fault = 0;
-            return CPU_EXIT_TRIPLE_FAULT;
-        }
-        cpu_deliver_pending_exception(cpu);
-        cpu->pending_check = 1;
-    }
+    Block *prev = NULL;
     for (;;) {
         if (unlikely(cpu->pending_check)) {
             if (cpu->pending_stop) {
@@ -448,13 +443,33 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
         if (unlikely(cpu->pending_check || !cpu->tc_enabled || (cpu->dr[7] & 0xFF))) {
             /* TF, interrupt shadow, debug registers armed, or no cache:
              * one instruction at a time. */
+            prev = NULL;
             step_one(cpu);
             if (unlikely(cpu->dbg_wp_hit))
                 return CPU_EXIT_BREAKPOINT;
             continue;
         }
-        Block *b = tc_lookup(cpu);
+        /* The block that followed the previous one last time is still the
+         * right one if it is valid, starts here, and no TLB flush (mapping
+         * change) happened since: skip the lookup. */
+        Block *b;
+        uint32_t lin = cpu->seg[SEG_CS].base + cpu->eip;
+        Block *s = prev ? prev->succ : NULL;
+        if (s && s->lin_pc == lin && prev->succ_gen == cpu->tlb_gen && s->valid &&
+            s->mode == cpu->tc_mode) {
+            b = s;
+        } else {
+            uint32_t gen = cpu->tlb_gen;
+            b = tc_lookup(cpu);
+            /* (A flush during the lookup bumps tlb_gen: prev may be gone.) */
+            if (prev && b && gen == cpu->tlb_gen && prev->valid) {
+                prev->succ = b;
+                prev->succ_gen = gen;
+            }
+        }
+        prev = b;
         if (!b || b->ninsns > remaining) {
+            prev = NULL;
             step_one(cpu);
             if (unlikely(cpu->dbg_wp_hit))
                 return CPU_EXIT_BREAKPOINT;
@@ -479,6 +494,31 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
         if (unlikely(cpu->dbg_wp_hit))
             return CPU_EXIT_BREAKPOINT;
     }
+}
+
+
+CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
+{
+    uint64_t target = cpu->icount + max_insns;
+    cur_block = NULL;
+    cpu->dbg_wp_hit = false;
+    if (setjmp(cpu->jmp)) {
+        /* An exception was raised (cpu_raise) during an instruction or an
+         * event delivery.  Count what retired in the block, then deliver. */
+        if (cur_block && cpu->cur_insn) {
+            cpu->icount += (uint64_t)(cpu->cur_insn - cur_block->insns);
+        }
+        cur_block = NULL;
+        cpu->cur_insn = NULL;
+        cpu->pending_db = 0; /* a faulting instruction reports no data breakpoint */
+        if (cpu->triple_fault) {
+            cpu->triple_fault = 0;
+            return CPU_EXIT_TRIPLE_FAULT;
+        }
+        cpu_deliver_pending_exception(cpu);
+        cpu->pending_check = 1;
+    }
+    return run_loop(cpu, target);
 }
 
 int cpu_bp_insert(X86Cpu *cpu, uint32_t lin)

@@ -140,6 +140,7 @@ bool dr_data_breakpoints_enabled(X86Cpu *cpu)
 
 void tlb_flush_all(X86Cpu *cpu)
 {
+    cpu->tlb_gen++;
     TlbEntry *e = &cpu->tlb[0][0];
     for (unsigned k = 0; k < 2 * TLB_SIZE; k++) {
         e[k].tag_r = TLB_INVALID;
@@ -158,6 +159,7 @@ static inline void tlb_kill_if(TlbEntry *e, uint32_t lo, uint32_t hi)
 
 void tlb_flush_page(X86Cpu *cpu, uint32_t lin)
 {
+    cpu->tlb_gen++;
     uint32_t lpage = lin & ~0xFFFu;
     if (cpu->cr4 & CR4_PSE) {
         /* The page may have been a 4 MiB page cached as 4 KiB pieces:

@@ -33,7 +33,7 @@ static ALWAYS_INLINE unsigned iopl(const X86Cpu *cpu)
 #define JCC(name, cc)                                                            \
     HANDLER(op_##name)                                                           \
     {                                                                            \
-        if (cpu_cond(cpu, cc)) {                                                 \
+        if (cpu_cond_fast(cpu, cc)) {                                            \
             check_target(cpu, i->imm);                                           \
             BRANCH(i->imm);                                                      \
         }                                                                        \

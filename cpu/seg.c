@@ -146,6 +146,10 @@ void cpu_mode_changed(X86Cpu *cpu)
     cpu->tlb_cur = cpu->tlb[cpl == 3];
     for (int s = 0; s < SEG_COUNT; s++)
         seg_update_checks(cpu, s);
+    /* The translation cache's mode key: what changes decoding or the
+     * privilege of code fetches (exec.c). */
+    cpu->tc_mode = (uint16_t)(cpu->code32 | ((cpu->cr0 & CR0_PE) ? 2 : 0) |
+                              ((cpu->eflags & EFLAGS_VM) ? 4 : 0) | (cpl == 3 ? 8 : 0));
 }
 
 NORETURN void seg_fault(X86Cpu *cpu, int s)
