@@ -17,9 +17,12 @@
 #include <zlib.h>
 
 #include "cpu/cpu.h"
+#include "devices/apic.h"
 #include "devices/bus.h"
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
+#include "devices/ide.h"
+#include "devices/ioapic.h"
 #include "devices/i8042.h"
 #include "devices/i8254.h"
 #include "devices/i8259.h"
@@ -29,9 +32,12 @@
 #include "devices/piix4_pm.h"
 #include "devices/uart16550.h"
 #include "devices/vclock.h"
+#include "devices/vga.h"
 #include "mem/phys.h"
 
 #define TSC_HZ 1000000000ull /* the TSC counts virtual ns: 1 GHz */
+#define PCI_DEVFN_IDE 0x09   /* 00:01.1 */
+#define PCI_DEVFN_VGA 0x10   /* 00:02.0 */
 
 struct PcMachine {
     PcConfig cfg;
@@ -53,6 +59,10 @@ struct PcMachine {
     Piix3 *piix3;
     Piix4Pm *pm_dev;
     FwCfg *fw_cfg;
+    Apic *apic;             /* NULL with apic=off */
+    Ioapic *ioapic;
+    IdeController *ide;
+    Vga *vga;
     Irq isa_irq[16];
     volatile int exit_status;   /* -1 running */
     volatile int reset_requested;
@@ -93,7 +103,46 @@ static void cpu_io_write_cb(void *opaque, uint16_t port, uint32_t val, unsigned 
 static int cpu_intr_ack_cb(void *opaque)
 {
     PcMachine *pc = opaque;
-    return i8259_intack(pc->pic);
+    if (pc->apic) {
+        int v = apic_intack(pc->apic);
+        if (v >= 0)
+            return v;
+    }
+    return i8259_intack(pc->pic); /* ExtINT: the 8259 supplies the vector */
+}
+
+static int cpu_rdmsr_cb(void *opaque, uint32_t msr, uint64_t *val)
+{
+    PcMachine *pc = opaque;
+    if (msr == 0x1B && pc->apic)
+        return apic_msr_read(pc->apic, val);
+    return -1;
+}
+
+static int cpu_wrmsr_cb(void *opaque, uint32_t msr, uint64_t val)
+{
+    PcMachine *pc = opaque;
+    if (msr == 0x1B && pc->apic)
+        return apic_msr_write(pc->apic, val);
+    return -1;
+}
+
+static void apic_intr_out(void *opaque, int level)
+{
+    PcMachine *pc = opaque;
+    cpu_set_intr(pc->cpu, level);
+}
+
+static void apic_nmi_out(void *opaque)
+{
+    PcMachine *pc = opaque;
+    cpu_raise_nmi(pc->cpu);
+}
+
+static void ioapic_to_apic(void *opaque, int vector, int level_trig, int mode)
+{
+    PcMachine *pc = opaque;
+    apic_deliver(pc->apic, vector, level_trig, mode);
 }
 
 static uint64_t cpu_tsc_cb(void *opaque)
@@ -126,10 +175,15 @@ static void cpu_intr_set(void *opaque, int n, int level)
     cpu_set_intr(pc->cpu, level);
 }
 
+/* An ISA IRQ line goes to the 8259 pair and to the I/O APIC (IRQ0 on pin 2,
+ * the others on their own number, as QEMU's pc wires them and as SeaBIOS's
+ * MADT interrupt source override says). */
 static void isa_irq_set(void *opaque, int n, int level)
 {
     PcMachine *pc = opaque;
     i8259_set_irq(pc->pic, n, level);
+    if (pc->ioapic)
+        ioapic_set_irq(pc->ioapic, n == 0 ? 2 : n, level);
 }
 
 static void a20_set(void *opaque, int n, int level)
@@ -243,8 +297,21 @@ static void cmos_init(PcMachine *pc)
     mc146818_set_cmos(pc->rtc, 0x5C, 0);
     mc146818_set_cmos(pc->rtc, 0x5D, 0);
     mc146818_set_cmos(pc->rtc, 0x5F, 0);               /* CPUs - 1 */
-    mc146818_set_cmos(pc->rtc, 0x3D, 0x32);            /* boot: hard disk, then CD-ROM */
-    mc146818_set_cmos(pc->rtc, 0x38, 0x01);            /* skip floppy boot signature check */
+    /* Boot order (SeaBIOS boot.c): 0x3D low/high nibble = 1st/2nd device,
+     * 0x38 high nibble = 3rd; 1 floppy, 2 disk, 3 CD-ROM, 4 network.
+     * 0x38 bit 0: skip the floppy boot-signature check. */
+    const char *order = pc->cfg.boot_order ? pc->cfg.boot_order : "cd";
+    uint8_t code[3] = { 0, 0, 0 };
+    for (int k = 0; k < 3 && order[k]; k++)
+        code[k] = order[k] == 'a' ? 1 : order[k] == 'c' ? 2 : order[k] == 'd' ? 3 : order[k] == 'n' ? 4 : 0;
+    mc146818_set_cmos(pc->rtc, 0x3D, (uint8_t)(code[0] | code[1] << 4));
+    mc146818_set_cmos(pc->rtc, 0x38, (uint8_t)(code[2] << 4 | 0x01));
+    /* ATA translation: LBA for every disk (2 bits per drive). */
+    uint8_t xlat = 0;
+    for (int d = 0; d < 4; d++)
+        if (pc->cfg.drives[d] && !pc->cfg.drive_cdrom[d])
+            xlat |= (uint8_t)(1 << (2 * d));
+    mc146818_set_cmos(pc->rtc, 0x39, xlat);
 }
 
 /* ---- fw_cfg contents (QEMU hw/i386/fw_cfg.c, hw/nvram/fw_cfg.c) ---- */
@@ -267,8 +334,10 @@ static void fw_cfg_init(PcMachine *pc)
     /* Wait 1 s (not 60) before retrying after "No bootable device". */
     uint8_t wait[4] = { 0xE8, 0x03, 0, 0 };
     fw_cfg_add_file(f, "etc/boot-fail-wait", wait, sizeof(wait));
-    if (pc->cfg.vgabios && pc->cfg.vgabios_size)
-        fw_cfg_add_file(f, "vgaroms/vgabios-stdvga.bin", pc->cfg.vgabios, pc->cfg.vgabios_size);
+    /* The VGA BIOS as the PCI device's ROM file (SeaBIOS optionrooms.c looks
+     * for "pciVVVV,DDDD.rom" before a ROM BAR). */
+    if (pc->vga && pc->cfg.vgabios && pc->cfg.vgabios_size)
+        fw_cfg_add_file(f, "pci1234,1111.rom", pc->cfg.vgabios, pc->cfg.vgabios_size);
 }
 
 /* ---- construction ---- */
@@ -319,6 +388,8 @@ PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen)
         .io_write = cpu_io_write_cb,
         .intr_ack = cpu_intr_ack_cb,
         .read_tsc = cpu_tsc_cb,
+        .rdmsr = cpu_rdmsr_cb,
+        .wrmsr = cpu_wrmsr_cb,
         .log = cpu_log_cb,
     };
     pc->cpu = cpu_new(&pc->pm, &pc->cpu_ops, pc);
@@ -328,14 +399,29 @@ PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen)
         return NULL;
     }
     cpu_set_log_mask(pc->cpu, cfg->log_mask & 0xFF);
-    cpu_set_apic_present(pc->cpu, false); /* no local APIC model yet */
+    cpu_set_apic_present(pc->cpu, cfg->apic);
     cpu_set_tcache_enabled(pc->cpu, cfg->tcache);
 
     /* The I/O bus and the ISA devices. */
     iobus_init(&pc->io);
     pc->io.unassigned = unassigned_io;
     pc->io.unassigned_opaque = pc;
-    pc->pic = i8259_new(&pc->io, (Irq){ cpu_intr_set, pc, 0 });
+    /* Interrupt controllers: the 8259 pair's INTR goes to the local APIC's
+     * LINT0 (ExtINT) when there is one, else straight to the CPU. */
+    if (cfg->apic) {
+        pc->apic = apic_new(&pc->pm, &pc->clk, apic_intr_out, pc);
+        pc->ioapic = pc->apic ? ioapic_new(&pc->pm, ioapic_to_apic, pc) : NULL;
+        if (!pc->apic || !pc->ioapic) {
+            snprintf(err, errlen, "out of memory building the machine");
+            pc_free(pc);
+            return NULL;
+        }
+        apic_set_nmi_cb(pc->apic, apic_nmi_out, pc);
+        apic_set_eoi_cb(pc->apic, ioapic_eoi_cb, pc->ioapic);
+        pc->pic = i8259_new(&pc->io, (Irq){ apic_lint_irq, pc->apic, 0 });
+    } else {
+        pc->pic = i8259_new(&pc->io, (Irq){ cpu_intr_set, pc, 0 });
+    }
     for (int n = 0; n < 16; n++)
         pc->isa_irq[n] = (Irq){ isa_irq_set, pc, n };
     pc->pit = i8254_new(&pc->io, &pc->clk, pc->isa_irq[0]);
@@ -353,6 +439,22 @@ PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen)
     pc->piix3 = piix3_new(pc->pci, &pc->io, pc->isa_irq, a20, reset_request, pc);
     pc->pm_dev = piix4_pm_new(pc->pci, &pc->io, &pc->clk, pc->isa_irq[9], poweroff_request, pc);
     pc->fw_cfg = fw_cfg_new(&pc->io);
+    pc->ide = ide_new(pc->pci, PCI_DEVFN_IDE, &pc->io, &pc->pm, pc->isa_irq[14], pc->isa_irq[15]);
+    if (cfg->vga)
+        pc->vga = vga_new(pc->pci, PCI_DEVFN_VGA, &pc->io, &pc->pm, &pc->clk);
+    if (!pc->ide || (cfg->vga && !pc->vga)) {
+        snprintf(err, errlen, "out of memory building the machine");
+        pc_free(pc);
+        return NULL;
+    }
+    for (int d = 0; d < 4; d++) {
+        if (!cfg->drives[d])
+            continue;
+        if (ide_attach(pc->ide, d / 2, d % 2, cfg->drives[d], cfg->drive_cdrom[d], err, errlen) < 0) {
+            pc_free(pc);
+            return NULL;
+        }
+    }
     if (!pc->pic || !pc->pit || !pc->rtc || !pc->kbc || !pc->pci || !pc->i440fx || !pc->piix3 ||
         !pc->pm_dev || !pc->fw_cfg || (cfg->serial[0].write && !pc->uart[0]) ||
         (cfg->serial[1].write && !pc->uart[1])) {
@@ -393,6 +495,10 @@ void pc_free(PcMachine *pc)
 {
     if (!pc)
         return;
+    if (pc->vga)
+        vga_free(pc->vga);
+    if (pc->ide)
+        ide_free(pc->ide);
     if (pc->fw_cfg)
         fw_cfg_free(pc->fw_cfg);
     if (pc->pm_dev)
@@ -414,6 +520,10 @@ void pc_free(PcMachine *pc)
         i8254_free(pc->pit);
     if (pc->pic)
         i8259_free(pc->pic);
+    if (pc->ioapic)
+        ioapic_free(pc->ioapic);
+    if (pc->apic)
+        apic_free(pc->apic);
     if (pc->cpu)
         cpu_free(pc->cpu);
     phys_free(&pc->pm);
@@ -429,6 +539,13 @@ static void pc_reset(PcMachine *pc)
     piix3_reset(pc->piix3);
     pci_bus_reset(pc->pci);
     i8259_reset(pc->pic);
+    if (pc->apic) {
+        apic_reset(pc->apic);
+        ioapic_reset(pc->ioapic);
+    }
+    ide_reset(pc->ide);
+    if (pc->vga)
+        vga_reset(pc->vga);
     i8254_reset(pc->pit);
     i8042_reset(pc->kbc);
     for (int n = 0; n < 2; n++)
@@ -480,6 +597,7 @@ void pc_request_stop(PcMachine *pc)
 }
 
 X86Cpu *pc_cpu(PcMachine *pc) { return pc->cpu; }
+struct Vga *pc_vga(PcMachine *pc) { return pc->vga; }
 PhysMem *pc_phys(PcMachine *pc) { return &pc->pm; }
 
 int pc_info(PcMachine *pc, const char *what, char *buf, size_t len)
@@ -491,6 +609,10 @@ int pc_info(PcMachine *pc, const char *what, char *buf, size_t len)
         i8259_get_info(pc->pic, buf, len);
     } else if (!strcmp(what, "pci")) {
         pci_info(pc->pci, buf, len);
+    } else if (!strcmp(what, "lapic") && pc->apic) {
+        apic_info(pc->apic, buf, len);
+    } else if (!strcmp(what, "ioapic") && pc->ioapic) {
+        ioapic_info(pc->ioapic, buf, len);
     } else if (!strcmp(what, "status")) {
         snprintf(buf, len, "VM status: %s\n", pc->stop_requested ? "paused" : "running");
     } else {

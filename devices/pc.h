@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cpu/cpu.h"
+#include "devices/blockdev.h"
 #include "devices/chardev.h"
 
 typedef struct PcMachine PcMachine;
@@ -52,6 +53,15 @@ typedef struct PcConfig {
     void (*log)(void *opaque, const char *line); /**< where log lines go */
     void *log_opaque;
     bool tcache;                 /**< translation cache on (default) */
+    /** IDE drives: index 0 primary master (hda), 1 primary slave, 2
+     *  secondary master (hdc, the usual CD-ROM), 3 secondary slave.  The
+     *  caller opens and owns the BlockDevs (they must outlive the machine). */
+    BlockDev *drives[4];
+    bool drive_cdrom[4];
+    /** Boot order as QEMU's -boot letters: 'a' floppy, 'c' disk, 'd' CD-ROM,
+     *  'n' network; up to three; NULL = "cd". */
+    const char *boot_order;
+    bool vga;                    /**< the std VGA at 00:02.0 (default on) */
 } PcConfig;
 
 /** Builds the machine. Returns NULL with a message in err on failure
@@ -110,7 +120,8 @@ void pc_request_stop(PcMachine *pc);
 X86Cpu *pc_cpu(PcMachine *pc);
 PhysMem *pc_phys(PcMachine *pc);
 
-/** Text for monitor "info" commands: what = "pic", "pci", "status".
+/** Text for monitor "info" commands: what = "pic", "pci", "status",
+ *  "lapic", "ioapic".
  *  Returns bytes written, or -1 for an unknown topic. */
 int pc_info(PcMachine *pc, const char *what, char *buf, size_t len);
 
@@ -118,6 +129,9 @@ int pc_info(PcMachine *pc, const char *what, char *buf, size_t len);
  *  power button (system_powerdown). */
 void pc_system_reset(PcMachine *pc);
 void pc_system_powerdown(PcMachine *pc);
+
+/** The VGA device, or NULL without one (display front ends). */
+struct Vga *pc_vga(PcMachine *pc);
 
 /** The machine's CPU instruction count (for tests and benchmarks). */
 uint64_t pc_icount(PcMachine *pc);

@@ -41,6 +41,13 @@ static const char usage_text[] =
     "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
     "                                 a write of V to PORT exits with status (V<<1)|1\n"
     "  -no-reboot                     exit instead of resetting on triple fault/reset\n"
+    "  -vga std|none                  the std VGA (Bochs VBE) at 00:02.0 (default std)\n"
+    "Disks (raw images):\n"
+    "  -hda/-hdb/-hdc/-hdd FILE       IDE disk as primary master/slave, secondary master/slave\n"
+    "  -cdrom FILE                    CD-ROM image (read-only) as secondary master\n"
+    "  -drive file=FILE[,if=ide][,index=N][,media=disk|cdrom][,format=raw][,readonly=on]\n"
+    "  -snapshot                      writes go to a temporary overlay; images are never changed\n"
+    "  -boot c|d|order=LETTERS        boot order: c disk, d CD-ROM, a floppy, n network\n"
     "Consoles:\n"
     "  -serial stdio|file:PATH|none   COM1, then COM2 on a second -serial\n"
     "  -debugcon stdio|file:PATH|none bytes written to port 0xE9\n"
@@ -300,13 +307,17 @@ int main(int argc, char **argv)
 {
     PcConfig cfg = {
         .ram_size = 128u << 20,
-        .apic = false,
+        .apic = true,
+        .vga = true,
         .icount_shift = 0,
         .debug_exit_port = -1,
         .tcache = true,
         .log = log_line,
     };
     const char *bios_path = NULL;
+    const char *drive_path[4] = { NULL, NULL, NULL, NULL };
+    bool drive_ro[4] = { false, false, false, false };
+    bool snapshot = false;
     const char *serial_spec[2] = { NULL, NULL };
     int nserial = 0;
     const char *debugcon_spec = NULL;
@@ -436,6 +447,77 @@ int main(int argc, char **argv)
             const char *v = argv[++k];
             if (strcmp(v, "none"))
                 die_usage("-display: '%s' is not available (use none)", v);
+        } else if (!strcmp(a, "-hda") || !strcmp(a, "-hdb") || !strcmp(a, "-hdc") || !strcmp(a, "-hdd")) {
+            NEED_ARG();
+            int d = a[3] - 'a';
+            if (drive_path[d])
+                die_usage("%s: drive %d already given", a, d);
+            drive_path[d] = argv[++k];
+            cfg.drive_cdrom[d] = false;
+        } else if (!strcmp(a, "-cdrom")) {
+            NEED_ARG();
+            if (drive_path[2])
+                die_usage("-cdrom: the secondary master (index 2) is already in use");
+            drive_path[2] = argv[++k];
+            cfg.drive_cdrom[2] = true;
+            drive_ro[2] = true;
+        } else if (!strcmp(a, "-drive")) {
+            NEED_ARG();
+            char *v = strdup(argv[++k]);
+            const char *file = NULL;
+            int index = -1;
+            bool cd = false, ro = false;
+            for (char *tok = strtok(v, ","); tok; tok = strtok(NULL, ",")) {
+                if (!strncmp(tok, "file=", 5))
+                    file = tok + 5;
+                else if (!strcmp(tok, "if=ide") || !strcmp(tok, "format=raw"))
+                    continue;
+                else if (!strncmp(tok, "index=", 6))
+                    index = (int)parse_int(tok + 6, "-drive index");
+                else if (!strcmp(tok, "media=cdrom"))
+                    cd = true;
+                else if (!strcmp(tok, "media=disk"))
+                    cd = false;
+                else if (!strcmp(tok, "readonly=on"))
+                    ro = true;
+                else if (!strcmp(tok, "readonly=off"))
+                    ro = false;
+                else
+                    die_usage("-drive: unsupported option '%s' (vessel has if=ide, format=raw)", tok);
+            }
+            if (!file)
+                die_usage("-drive: file= is required");
+            if (index < 0) {
+                for (index = 0; index < 4 && drive_path[index]; index++)
+                    ;
+            }
+            if (index < 0 || index > 3)
+                die_usage("-drive: index must be 0..3 (and a free slot)");
+            if (drive_path[index])
+                die_usage("-drive: index %d is already in use", index);
+            drive_path[index] = strdup(file);
+            cfg.drive_cdrom[index] = cd;
+            drive_ro[index] = ro || cd;
+            free(v);
+        } else if (!strcmp(a, "-snapshot")) {
+            snapshot = true;
+        } else if (!strcmp(a, "-boot")) {
+            NEED_ARG();
+            const char *v = argv[++k];
+            if (!strncmp(v, "order=", 6))
+                v += 6;
+            if (!*v || strlen(v) > 3 || strspn(v, "acdn") != strlen(v))
+                die_usage("-boot: expected up to three of a, c, d, n (got '%s')", v);
+            cfg.boot_order = v;
+        } else if (!strcmp(a, "-vga")) {
+            NEED_ARG();
+            const char *v = argv[++k];
+            if (!strcmp(v, "none"))
+                cfg.vga = false;
+            else if (!strcmp(v, "std"))
+                cfg.vga = true;
+            else
+                die_usage("-vga: '%s' is not available (use std or none)", v);
         } else if (!strcmp(a, "-nographic")) {
             nographic = true;
         } else if (!strcmp(a, "-no-reboot")) {
@@ -501,6 +583,31 @@ int main(int argc, char **argv)
             bios_size);
     cfg.bios = bios;
     cfg.bios_size = bios_size;
+    uint8_t *vgabios = NULL;
+    if (cfg.vga) {
+        const char *vp = find_rom("vgabios-stdvga.bin");
+        if (vp) {
+            vgabios = read_file(vp, &cfg.vgabios_size, "VGA BIOS");
+            cfg.vgabios = vgabios;
+        }
+    }
+
+    /* Disks: one error line naming the file, nothing touched on failure. */
+    for (int d = 0; d < 4; d++) {
+        if (!drive_path[d])
+            continue;
+        for (int e = 0; e < d; e++) {
+            struct stat s1, s2;
+            if (drive_path[e] && stat(drive_path[e], &s1) == 0 && stat(drive_path[d], &s2) == 0 &&
+                s1.st_dev == s2.st_dev && s1.st_ino == s2.st_ino)
+                die("drive '%s': the same image is already attached as drive %d", drive_path[d], e);
+        }
+        char berr[256];
+        int flags = (drive_ro[d] ? BLOCKDEV_RDONLY : 0) | (snapshot && !drive_ro[d] ? BLOCKDEV_SNAPSHOT : 0);
+        cfg.drives[d] = blockdev_open(drive_path[d], flags, berr, sizeof(berr));
+        if (!cfg.drives[d])
+            die("disk image %s", berr);
+    }
 
     /* Time. */
     if (rtc_base < 0)
@@ -533,6 +640,7 @@ int main(int argc, char **argv)
     if (!pc)
         die("%s", err);
     free(bios);
+    free(vgabios);
     the_pc = pc;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -544,6 +652,9 @@ int main(int argc, char **argv)
     int status = pc_run(pc);
     term_restore();
     pc_free(pc);
+    for (int d = 0; d < 4; d++)
+        if (cfg.drives[d])
+            blockdev_close(cfg.drives[d]);
     if (log_file)
         fclose(log_file);
     return status;

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="build-essential cmake nasm bc zlib1g-dev libcmocka-dev seabios qemu-system-x86"
+PKGS="build-essential cmake nasm bc xorriso zlib1g-dev libcmocka-dev seabios qemu-system-x86"
 
 missing=""
 for p in $PKGS; do

@@ -36,9 +36,17 @@ expect "bad -d category" "unknown log category" -d nonsense
 expect "bad debug-exit size" "iosize" -device isa-debug-exit,iobase=0xf4,iosize=3
 expect "unknown device" "unsupported device" -device frob
 expect "bad icount" "shift" -icount shift=99
+head -c 1000 /dev/zero > "$dir/odd.img"
+head -c 1048576 /dev/zero > "$dir/disk.img"
+expect "missing disk image" "nope.img" -hda "$dir/nope.img"
+expect "disk image is a directory" "drive '$dir'" -hda "$dir"
+expect "disk image not a multiple of 512" "odd.img" -hda "$dir/odd.img"
+expect "same image twice" "already attached" -hda "$dir/disk.img" -hdb "$dir/disk.img"
+expect "bad -drive option" "unsupported option" -drive file="$dir/disk.img",if=virtio
+expect "bad -boot" "-boot" -boot z
 # --help lists every flag and exits 0.
 "$vessel" --help > "$dir/help" 2>&1 || { echo "FAIL: --help exit status"; fail=1; }
-for f in -bios -m -M -cpu -serial -debugcon -device -nographic -display -no-reboot -icount -rtc -d -D -no-tcache; do
-    grep -q -- "^ *$f[ ,]" "$dir/help" || { echo "FAIL: --help does not list $f"; fail=1; }
+for f in -bios -m -M -cpu -serial -debugcon -device -nographic -display -no-reboot -icount -rtc -d -D -no-tcache -hda -cdrom -drive -snapshot -boot -vga; do
+    grep -q -- "^ *$f[ ,/]" "$dir/help" || { echo "FAIL: --help does not list $f"; fail=1; }
 done
 exit $fail
