@@ -39,7 +39,7 @@ expect "bad icount" "shift" -icount shift=99
 head -c 1000 /dev/zero > "$dir/odd.img"
 head -c 1048576 /dev/zero > "$dir/disk.img"
 expect "missing disk image" "nope.img" -hda "$dir/nope.img"
-expect "disk image is a directory" "drive '$dir'" -hda "$dir"
+expect "disk image is a directory" "is a directory" -hda "$dir"
 expect "disk image not a multiple of 512" "odd.img" -hda "$dir/odd.img"
 expect "same image twice" "already attached" -hda "$dir/disk.img" -hdb "$dir/disk.img"
 expect "bad -drive option" "unsupported option" -drive file="$dir/disk.img",if=virtio
