@@ -8,6 +8,7 @@
  * pc_piix.c, x86.c; ../shared/docs/hardware-notes.md.
  */
 #include "devices/pc.h"
+#include "devices/pc_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,41 +40,6 @@
 #define PCI_DEVFN_IDE 0x09   /* 00:01.1 */
 #define PCI_DEVFN_VGA 0x10   /* 00:02.0 */
 
-struct PcMachine {
-    PcConfig cfg;
-    PhysMem pm;
-    IoBus io;
-    VClock clk;
-    X86Cpu *cpu;
-    CpuHostOps cpu_ops;
-    uint8_t *bios;          /* copy of the image */
-    uint32_t bios_size;
-    uint8_t *bios_low;      /* 128 KiB aliased below 1 MiB */
-    I8259 *pic;
-    I8254 *pit;
-    Mc146818 *rtc;
-    I8042 *kbc;
-    Uart16550 *uart[2];
-    PciBus *pci;
-    I440fx *i440fx;
-    Piix3 *piix3;
-    Piix4Pm *pm_dev;
-    FwCfg *fw_cfg;
-    Apic *apic;             /* NULL with apic=off */
-    Ioapic *ioapic;
-    IdeController *ide;
-    Vga *vga;
-    Irq isa_irq[16];
-    volatile int exit_status;   /* -1 running */
-    volatile int reset_requested;
-    void (*poll)(void *opaque);
-    void *poll_opaque;
-    PcDebugHooks dbg;
-    bool dbg_on;
-    bool start_stopped;
-    volatile int stop_requested;
-    uint8_t last_post;
-};
 
 static void pc_logf(PcMachine *pc, const char *fmt, ...)
 {
@@ -574,11 +540,19 @@ size_t pc_serial_input(PcMachine *pc, int n, const uint8_t *buf, size_t len)
     return len;
 }
 
-void pc_set_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque)
+int pc_add_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque)
 {
-    pc->poll = poll;
-    pc->poll_opaque = opaque;
+    if (pc->npoll >= PC_MAX_POLL)
+        return -1;
+    pc->poll[pc->npoll].fn = poll;
+    pc->poll[pc->npoll].opaque = opaque;
+    pc->npoll++;
+    return 0;
 }
+
+struct I8042 *pc_i8042(PcMachine *pc) { return pc->kbc; }
+struct IdeController *pc_ide(PcMachine *pc) { return pc->ide; }
+
 
 uint64_t pc_icount(PcMachine *pc) { return cpu_icount(pc->cpu); }
 
@@ -744,12 +718,12 @@ static int pc_run_loop(PcMachine *pc)
                 return PC_EXIT_TRIPLE_FAULT;
             pc_reset(pc);
         }
-        if (pc->poll || pc->dbg_on) {
+        if (pc->npoll || pc->dbg_on) {
             int64_t h = vclock_host_ns();
             if (h >= next_poll) {
                 next_poll = h + POLL_INTERVAL_NS;
-                if (pc->poll)
-                    pc->poll(pc->poll_opaque);
+                for (int k = 0; k < pc->npoll; k++)
+                    pc->poll[k].fn(pc->poll[k].opaque);
                 if (pc->dbg_on && pc->dbg.poll)
                     pc->dbg.poll(pc->dbg.opaque);
             }

@@ -12,6 +12,7 @@
 #include "cpu/cpu.h"
 #include "devices/blockdev.h"
 #include "devices/chardev.h"
+#include "devices/state.h"
 
 typedef struct PcMachine PcMachine;
 
@@ -83,8 +84,10 @@ void pc_request_exit(PcMachine *pc, int status);
 size_t pc_serial_input(PcMachine *pc, int n, const uint8_t *buf, size_t len);
 
 /** Called by pc_run() about every millisecond of host time so the front end
- *  can poll its inputs (terminal, sockets). */
-void pc_set_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque);
+ *  can poll its inputs (terminal, sockets, window).  Up to PC_MAX_POLL
+ *  hooks; returns 0, or -1 when full. */
+#define PC_MAX_POLL 8
+int pc_add_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque);
 
 /** Port I/O on the machine's bus, as the CPU would do it (tests, monitor). */
 uint32_t pc_io_read(PcMachine *pc, uint16_t port, unsigned size);
@@ -132,6 +135,21 @@ void pc_system_powerdown(PcMachine *pc);
 
 /** The VGA device, or NULL without one (display front ends). */
 struct Vga *pc_vga(PcMachine *pc);
+/** The keyboard controller (display front ends feed keys and mouse). */
+struct I8042 *pc_i8042(PcMachine *pc);
+/** The IDE controller (monitor: change/eject media). */
+struct IdeController *pc_ide(PcMachine *pc);
+
+/** Snapshots: every stateful component's section, in a fixed order.
+ *  fn(ctx, desc, opaque) is called once per section: the CPU first
+ *  ("cpu", opaque = the X86Cpu), the virtual clock, then each device.
+ *  RAM (pc_phys()->ram) and VGA memory (vga_vram) are separate. */
+typedef void (*PcStateFn)(void *ctx, const StateDesc *desc, void *opaque);
+void pc_foreach_state(PcMachine *pc, PcStateFn fn, void *ctx);
+
+/** After loading every section: rebuild derived state (memory map from
+ *  PAM/BARs/A20, TLBs, translation cache, timers, interrupt lines). */
+void pc_post_load(PcMachine *pc);
 
 /** The machine's CPU instruction count (for tests and benchmarks). */
 uint64_t pc_icount(PcMachine *pc);

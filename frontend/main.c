@@ -647,7 +647,7 @@ int main(int argc, char **argv)
     if (serial_is_stdio) {
         stdin_serial = true;
         term_raw();
-        pc_set_poll_hook(pc, poll_stdin, pc);
+        pc_add_poll_hook(pc, poll_stdin, pc);
     }
     int status = pc_run(pc);
     term_restore();
