@@ -552,6 +552,7 @@ int pc_add_poll_hook(PcMachine *pc, void (*poll)(void *opaque), void *opaque)
 
 struct I8042 *pc_i8042(PcMachine *pc) { return pc->kbc; }
 struct IdeController *pc_ide(PcMachine *pc) { return pc->ide; }
+struct FwCfg *pc_fw_cfg(PcMachine *pc) { return pc->fw_cfg; }
 
 
 uint64_t pc_icount(PcMachine *pc) { return cpu_icount(pc->cpu); }

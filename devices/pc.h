@@ -137,6 +137,8 @@ void pc_system_powerdown(PcMachine *pc);
 struct Vga *pc_vga(PcMachine *pc);
 /** The keyboard controller (display front ends feed keys and mouse). */
 struct I8042 *pc_i8042(PcMachine *pc);
+/** The fw_cfg device (kernel loader adds -kernel/-initrd items). */
+struct FwCfg *pc_fw_cfg(PcMachine *pc);
 /** The IDE controller (monitor: change/eject media). */
 struct IdeController *pc_ide(PcMachine *pc);
 

@@ -23,6 +23,7 @@
 
 #include "cpu/cpu.h"
 #include "devices/pc.h"
+#include "firmware/kernel_loader.h"
 
 #ifndef VESSEL_ROM_DIR
 #define VESSEL_ROM_DIR "roms"
@@ -48,6 +49,10 @@ static const char usage_text[] =
     "  -drive file=FILE[,if=ide][,index=N][,media=disk|cdrom][,format=raw][,readonly=on]\n"
     "  -snapshot                      writes go to a temporary overlay; images are never changed\n"
     "  -boot c|d|order=LETTERS        boot order: c disk, d CD-ROM, a floppy, n network\n"
+    "Direct kernel boot (through SeaBIOS and QEMU's linuxboot/multiboot option ROMs):\n"
+    "  -kernel FILE                   a Linux bzImage or a multiboot (v1) kernel\n"
+    "  -initrd FILE                   Linux: the initrd; multiboot: modules 'FILE [ARGS],FILE...'\n"
+    "  -append CMDLINE                the kernel command line\n"
     "Consoles:\n"
     "  -serial stdio|file:PATH|none   COM1, then COM2 on a second -serial\n"
     "  -debugcon stdio|file:PATH|none bytes written to port 0xE9\n"
@@ -153,7 +158,7 @@ static char *find_rom(const char *name)
 {
     static char path[PATH_MAX];
     const char *env = getenv("VESSEL_ROM_DIR");
-    const char *dirs[] = { env, VESSEL_ROM_DIR, "/usr/share/seabios" };
+    const char *dirs[] = { env, VESSEL_ROM_DIR, "/usr/share/seabios", "/usr/share/qemu" };
     for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
         if (!dirs[k])
             continue;
@@ -162,6 +167,49 @@ static char *find_rom(const char *name)
             return path;
     }
     return NULL;
+}
+
+/* -kernel/-initrd/-append: read the files and hand them to the loader. */
+static void load_kernel(PcMachine *pc, uint32_t ram_size, const char *kpath, const char *initrd_spec,
+                        const char *append)
+{
+    size_t klen;
+    uint8_t *kernel = read_file(kpath, &klen, "kernel");
+    int kind = kernel_detect(kernel, klen);
+    if (kind < 0)
+        die("kernel '%s': not a Linux bzImage nor a multiboot kernel", kpath);
+    const char *romname = kind == KERNEL_LINUX ? "linuxboot.bin" : "multiboot.bin";
+    const char *rompath = find_rom(romname);
+    if (!rompath)
+        die("option ROM %s not found (Debian package qemu-system-data; run scripts/install-deps.sh)", romname);
+    size_t romlen;
+    uint8_t *rom = read_file(rompath, &romlen, "option ROM");
+    KernelModule mods[64];
+    char *spec = initrd_spec ? strdup(initrd_spec) : NULL;
+    int nmods = 0;
+    for (char *tok = spec ? strtok(spec, ",") : NULL; tok; tok = strtok(NULL, ",")) {
+        if (nmods >= 64)
+            die_usage("-initrd: at most 64 modules");
+        char *file = strdup(tok);
+        char *sp = strchr(file, ' ');
+        if (sp)
+            *sp = 0; /* multiboot: "FILE ARGS" */
+        mods[nmods].data = read_file(file, &mods[nmods].len, "initrd/module");
+        mods[nmods].cmdline = strdup(tok);
+        free(file);
+        nmods++;
+    }
+    char err[256];
+    if (kernel_load(pc_fw_cfg(pc), ram_size, kernel, klen, kpath, mods, nmods, append, rom, romlen, err,
+                    sizeof(err)) < 0)
+        die("kernel '%s': %s", kpath, err);
+    for (int m = 0; m < nmods; m++) {
+        free((void *)mods[m].data);
+        free((void *)mods[m].cmdline);
+    }
+    free(spec);
+    free(rom);
+    free(kernel);
 }
 
 /* ---- parsing helpers ---- */
@@ -318,6 +366,7 @@ int main(int argc, char **argv)
     const char *drive_path[4] = { NULL, NULL, NULL, NULL };
     bool drive_ro[4] = { false, false, false, false };
     bool snapshot = false;
+    const char *kernel_path = NULL, *initrd_spec = NULL, *append = "";
     const char *serial_spec[2] = { NULL, NULL };
     int nserial = 0;
     const char *debugcon_spec = NULL;
@@ -499,6 +548,15 @@ int main(int argc, char **argv)
             cfg.drive_cdrom[index] = cd;
             drive_ro[index] = ro || cd;
             free(v);
+        } else if (!strcmp(a, "-kernel")) {
+            NEED_ARG();
+            kernel_path = argv[++k];
+        } else if (!strcmp(a, "-initrd")) {
+            NEED_ARG();
+            initrd_spec = argv[++k];
+        } else if (!strcmp(a, "-append")) {
+            NEED_ARG();
+            append = argv[++k];
         } else if (!strcmp(a, "-snapshot")) {
             snapshot = true;
         } else if (!strcmp(a, "-boot")) {
@@ -641,6 +699,10 @@ int main(int argc, char **argv)
         die("%s", err);
     free(bios);
     free(vgabios);
+    if (kernel_path)
+        load_kernel(pc, cfg.ram_size, kernel_path, initrd_spec, append);
+    else if (initrd_spec || *append)
+        die_usage("-initrd and -append need -kernel");
     the_pc = pc;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="build-essential cmake nasm bc xorriso zlib1g-dev libcmocka-dev seabios qemu-system-x86"
+PKGS="build-essential cmake nasm bc xorriso qemu-system-data zlib1g-dev libcmocka-dev seabios qemu-system-x86"
 
 missing=""
 for p in $PKGS; do
@@ -19,10 +19,12 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# Firmware from Debian's seabios package (never hand-made).
+# Firmware from Debian's seabios and qemu-system-data packages (never hand-made).
 mkdir -p roms
-for f in bios.bin vgabios-stdvga.bin; do
-    if [ ! -f "roms/$f" ] || ! cmp -s "/usr/share/seabios/$f" "roms/$f"; then
-        cp "/usr/share/seabios/$f" "roms/$f"
+for f in /usr/share/seabios/bios.bin /usr/share/seabios/vgabios-stdvga.bin \
+         /usr/share/qemu/linuxboot.bin /usr/share/qemu/multiboot.bin; do
+    b=$(basename "$f")
+    if [ ! -f "roms/$b" ] || ! cmp -s "$f" "roms/$b"; then
+        cp "$f" "roms/$b"
     fi
 done
