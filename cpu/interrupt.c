@@ -263,8 +263,11 @@ static void int_pm(X86Cpu *cpu, int vec, int kind, uint32_t err, bool has_err, u
 void cpu_do_interrupt(X86Cpu *cpu, int vec, int kind, uint32_t err, bool has_err,
                       uint32_t next_eip)
 {
-    cpu_log(cpu, CPU_LOG_INT, "int %#x kind %d err %#x at %04x:%08x next %08x cpl %d", vec, kind,
-            has_err ? err : 0, cpu->seg[SEG_CS].sel, cpu->eip, next_eip, cpu->cpl);
+    if (unlikely(cpu->log_mask & CPU_LOG_INT))
+        cpu_log(cpu, CPU_LOG_INT, "int %#x kind %d err %#x at %04x:%08x next %08x cpl %d%s%08x eax %08x esp %08x",
+                vec, kind, has_err ? err : 0, cpu->seg[SEG_CS].sel, cpu->eip, next_eip, cpu->cpl,
+                vec == EXC_PF ? " cr2 " : " cr0 ", vec == EXC_PF ? cpu->cr2 : cpu->cr0, cpu->r[R_EAX],
+                cpu->r[R_ESP]);
     if (kind == INT_EXC) {
         cpu->exc_depth = 1;
         cpu->in_exception_vec = vec;
