@@ -192,6 +192,13 @@ bool cpu_wp_hit(X86Cpu *cpu, uint32_t *addr, int *kind);
  *  faulting instruction leaves EIP in its handler. */
 CpuExit cpu_debug_step(X86Cpu *cpu);
 
+/** Execution history, always recorded: the linear addresses where the
+ *  last CPU_HISTORY translated blocks (runs of straight-line instructions)
+ *  or single-stepped instructions began, oldest first.  Returns how many
+ *  were written to out (at most max). */
+#define CPU_HISTORY 1024
+int cpu_history(X86Cpu *cpu, uint32_t *out, int max);
+
 /** Disable the translation cache (every instruction decoded afresh): the
  *  reference interpreter that fast paths are checked against. */
 void cpu_set_tcache_enabled(X86Cpu *cpu, bool on);

@@ -236,6 +236,8 @@ struct X86Cpu {
     uint8_t stack32;        /**< SS.B */
     uint8_t halted;
     uint16_t tc_mode;       /**< translation-cache mode key (cpu_mode_changed) */
+    uint16_t hist_pos;      /**< next slot in hist[] */
+    uint32_t hist[CPU_HISTORY]; /**< linear addresses of recent block entries / steps */
     uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
     TlbEntry *tlb_cur;      /**< tlb[0] (CPL 0-2) or tlb[1] (CPL 3) */
     const struct Insn *cur_insn; /**< instruction being executed (icount on exits) */

@@ -366,9 +366,27 @@ static int handle_events(X86Cpu *cpu)
  * (SDM vol. 3 §17.3: instruction breakpoints are faults, taken unless
  * EFLAGS.RF is set; data breakpoints and single-step are traps reported
  * together in one #DB). */
+static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
+{
+    cpu->hist[cpu->hist_pos] = lin;
+    cpu->hist_pos = (uint16_t)((cpu->hist_pos + 1) & (CPU_HISTORY - 1));
+}
+
+int cpu_history(X86Cpu *cpu, uint32_t *out, int max)
+{
+    int n = 0;
+    for (int k = 0; k < CPU_HISTORY && n < max; k++) {
+        uint32_t v = cpu->hist[(cpu->hist_pos + k) & (CPU_HISTORY - 1)];
+        if (v || n)
+            out[n++] = v;
+    }
+    return n;
+}
+
 static void step_one(X86Cpu *cpu)
 {
     Insn in[2];
+    hist_add(cpu, cpu->seg[SEG_CS].base + cpu->eip);
     bool tf = (cpu->eflags & EFLAGS_TF) != 0;
     bool rf = (cpu->eflags & EFLAGS_RF) != 0;
     if (unlikely(cpu->dr[7] & 0xFF) && !rf &&
@@ -477,6 +495,7 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
         }
         const Insn *i = b->insns;
         cur_block = b;
+        hist_add(cpu, lin);
         if (likely(!cpu->dbg_nwp)) {
             do {
                 cpu->cur_insn = i;

@@ -268,6 +268,14 @@ void cpu_do_interrupt(X86Cpu *cpu, int vec, int kind, uint32_t err, bool has_err
                 vec, kind, has_err ? err : 0, cpu->seg[SEG_CS].sel, cpu->eip, next_eip, cpu->cpl,
                 vec == EXC_PF ? " cr2 " : " cr0 ", vec == EXC_PF ? cpu->cr2 : cpu->cr0, cpu->r[R_EAX],
                 cpu->r[R_ESP]);
+    if (unlikely(cpu->log_mask & CPU_LOG_INT) && kind == INT_EXC) {
+        uint32_t h[CPU_HISTORY];
+        int n = cpu_history(cpu, h, CPU_HISTORY);
+        if (n > 8) {
+            cpu_log(cpu, CPU_LOG_INT, "  recent blocks: %08x %08x %08x %08x %08x %08x %08x %08x", h[n - 8],
+                    h[n - 7], h[n - 6], h[n - 5], h[n - 4], h[n - 3], h[n - 2], h[n - 1]);
+        }
+    }
     if (kind == INT_EXC) {
         cpu->exc_depth = 1;
         cpu->in_exception_vec = vec;

@@ -528,6 +528,13 @@ void pc_request_exit(PcMachine *pc, int status)
         cpu_exit_request(pc->cpu);
 }
 
+size_t pc_serial_room(PcMachine *pc, int n)
+{
+    if (n < 0 || n > 1 || !pc->uart[n])
+        return 0;
+    return uart16550_can_receive(pc->uart[n]);
+}
+
 size_t pc_serial_input(PcMachine *pc, int n, const uint8_t *buf, size_t len)
 {
     if (n < 0 || n > 1 || !pc->uart[n])
@@ -626,6 +633,23 @@ static int pc_run_loop(PcMachine *pc);
 #define HOST_SLICE_INSNS 200000u  /* at most ~0.2-2 ms of host time per slice */
 #define POLL_INTERVAL_NS 1000000  /* front-end polling every 1 ms of host time */
 
+/* The last blocks the CPU entered (linear addresses), into the log: on a
+ * triple fault or an unexpected stop, what led there. */
+static void log_history(PcMachine *pc)
+{
+    static uint32_t h[CPU_HISTORY];
+    int n = cpu_history(pc->cpu, h, CPU_HISTORY);
+    int first = n > 64 ? n - 64 : 0;
+    pc_logf(pc, "last %d of %d recorded block entries (linear addresses, oldest first):", n - first, n);
+    for (int k = first; k < n; k += 8) {
+        char line[128];
+        int len = 0;
+        for (int j = k; j < n && j < k + 8; j++)
+            len += snprintf(line + len, sizeof(line) - (size_t)len, " %08x", h[j]);
+        pc_logf(pc, "%s", line);
+    }
+}
+
 /* The machine state summary printed with -d exitstate: instruction count,
  * a CRC-32 of the CPU registers and of guest RAM.  Two deterministic runs
  * of the same guest must print the same line. */
@@ -709,12 +733,14 @@ static int pc_run_loop(PcMachine *pc)
                 cpu_get_seg(pc->cpu, 1, &cs);
                 fprintf(stderr, "vessel: guest stopped: HLT with interrupts disabled at %04x:%08x\n",
                         cs.sel, cpu_get_eip(pc->cpu));
+                log_history(pc);
                 return PC_EXIT_GUEST_STOPPED;
             }
             vclock_idle(&pc->clk, POLL_INTERVAL_NS);
             vclock_run_timers(&pc->clk);
         } else if (r == CPU_EXIT_TRIPLE_FAULT) {
             pc_logf(pc, "triple fault: %s", pc->cfg.no_reboot ? "stopping (-no-reboot)" : "resetting");
+            log_history(pc);
             if (pc->cfg.no_reboot)
                 return PC_EXIT_TRIPLE_FAULT;
             pc_reset(pc);

@@ -80,6 +80,9 @@ int pc_run(PcMachine *pc);
  *  (signal-safe). */
 void pc_request_exit(PcMachine *pc, int status);
 
+/** Bytes COM port n can take now (its receive FIFO room), 0 if absent. */
+size_t pc_serial_room(PcMachine *pc, int n);
+
 /** Feeds host input to COM port n (0 or 1). Returns bytes accepted. */
 size_t pc_serial_input(PcMachine *pc, int n, const uint8_t *buf, size_t len);
 

@@ -24,6 +24,7 @@
 #include "cpu/cpu.h"
 #include "devices/pc.h"
 #include "firmware/kernel_loader.h"
+#include "frontend/chardev_host.h"
 
 #ifndef VESSEL_ROM_DIR
 #define VESSEL_ROM_DIR "roms"
@@ -54,7 +55,8 @@ static const char usage_text[] =
     "  -initrd FILE                   Linux: the initrd; multiboot: modules 'FILE [ARGS],FILE...'\n"
     "  -append CMDLINE                the kernel command line\n"
     "Consoles:\n"
-    "  -serial stdio|file:PATH|none   COM1, then COM2 on a second -serial\n"
+    "  -serial stdio|file:PATH|pty|tcp:HOST:PORT[,server][,nowait]|null|none\n"
+    "                                 COM1, then COM2 on a second -serial\n"
     "  -debugcon stdio|file:PATH|none bytes written to port 0xE9\n"
     "  -nographic                     no window; COM1 on the terminal\n"
     "  -display none                  no window\n"
@@ -342,6 +344,25 @@ static void poll_stdin(void *opaque)
     }
     /* Bytes the UART cannot take now are dropped, as a real line would. */
     pc_serial_input(pc, 0, out, m);
+}
+
+/* Host input of -serial backends other than stdio (pty, tcp, ...). */
+static CharHost *serial_host[2];
+
+static void poll_serial_hosts(void *opaque)
+{
+    PcMachine *pc = opaque;
+    for (int n = 0; n < 2; n++) {
+        if (!serial_host[n])
+            continue;
+        uint8_t buf[256];
+        size_t room = pc_serial_room(pc, n); /* read no more than the UART takes */
+        if (room > sizeof(buf))
+            room = sizeof(buf);
+        size_t got = room ? chardev_host_read(serial_host[n], buf, room) : 0;
+        if (got)
+            pc_serial_input(pc, n, buf, got);
+    }
 }
 
 static void on_signal(int sig)
@@ -683,9 +704,19 @@ int main(int argc, char **argv)
     cfg.nographic = nographic;
     bool serial_is_stdio = false;
     for (int n = 0; n < nserial; n++) {
-        bool st;
-        cfg.serial[n] = open_sink(serial_spec[n], "-serial", &st);
-        serial_is_stdio |= st && n == 0;
+        if (!strcmp(serial_spec[n], "stdio")) {
+            bool st;
+            cfg.serial[n] = open_sink(serial_spec[n], "-serial", &st);
+            serial_is_stdio |= st && n == 0;
+            continue;
+        }
+        char cerr[256];
+        if (chardev_host_open(serial_spec[n], &serial_host[n], cerr, sizeof(cerr)) < 0)
+            die("-serial %s: %s", serial_spec[n], cerr);
+        cfg.serial[n] = chardev_host_backend(serial_host[n]);
+        char label[16];
+        snprintf(label, sizeof(label), "serial%d", n);
+        chardev_host_announce(serial_host[n], label, stderr);
     }
     if (debugcon_spec)
         cfg.debugcon = open_sink(debugcon_spec, "-debugcon", NULL);
@@ -711,9 +742,14 @@ int main(int argc, char **argv)
         term_raw();
         pc_add_poll_hook(pc, poll_stdin, pc);
     }
+    if (serial_host[0] || serial_host[1])
+        pc_add_poll_hook(pc, poll_serial_hosts, pc);
     int status = pc_run(pc);
     term_restore();
     pc_free(pc);
+    for (int n = 0; n < 2; n++)
+        if (serial_host[n])
+            chardev_host_close(serial_host[n]);
     for (int d = 0; d < 4; d++)
         if (cfg.drives[d])
             blockdev_close(cfg.drives[d]);
