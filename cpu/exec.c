@@ -36,6 +36,9 @@
 struct Block {
     uint32_t phys_pc;       /* physical address of the first byte */
     uint32_t lin_pc;        /* linear address of the first byte when built */
+    uint32_t eip;           /* EIP of the first instruction: relative branch
+                             * targets were resolved against it, so a block is
+                             * only valid at this EIP (QEMU keys by pc too) */
     uintptr_t host_pc;      /* host address of the first byte */
     uint32_t bytes;         /* length of the code in bytes */
     uint32_t line_mask;     /* 128-byte lines of the page covered */
@@ -269,6 +272,7 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
     b->insns[n] = (Insn){ .fn = op_block_end };
     b->phys_pc = phys;
     b->lin_pc = lin;
+    b->eip = eip;
     b->host_pc = host;
     b->bytes = bytes;
     b->mode = mode;
@@ -310,15 +314,15 @@ static Block *tc_lookup(X86Cpu *cpu)
     uint32_t j = jc_index(lin);
     Block *b = tc->jc[j];
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (b && b->valid && b->lin_pc == lin && b->mode == mode && e->tag_r == (lin & ~0xFFFu) &&
-        e->addend + lin == b->host_pc)
+    if (b && b->valid && b->lin_pc == lin && b->eip == cpu->eip && b->mode == mode &&
+        e->tag_r == (lin & ~0xFFFu) && e->addend + lin == b->host_pc)
         return b;
     uintptr_t host;
     uint32_t phys = fetch_translate(cpu, lin, &host);
     if (!host)
         return NULL;
     for (b = tc->hash[hash_phys(phys, mode)]; b; b = b->hash_next) {
-        if (b->phys_pc == phys && b->mode == mode && b->host_pc == host)
+        if (b->phys_pc == phys && b->mode == mode && b->host_pc == host && b->eip == cpu->eip)
             break;
     }
     if (!b)
@@ -473,7 +477,7 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
         Block *b;
         uint32_t lin = cpu->seg[SEG_CS].base + cpu->eip;
         Block *s = prev ? prev->succ : NULL;
-        if (s && s->lin_pc == lin && prev->succ_gen == cpu->tlb_gen && s->valid &&
+        if (s && s->lin_pc == lin && s->eip == cpu->eip && prev->succ_gen == cpu->tlb_gen && s->valid &&
             s->mode == cpu->tc_mode) {
             b = s;
         } else {
