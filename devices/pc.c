@@ -290,6 +290,10 @@ static void fw_cfg_init(PcMachine *pc)
     fw_cfg_add_i16(f, 0x05, 1);                        /* FW_CFG_NB_CPUS */
     fw_cfg_add_i16(f, 0x0E, 0);                        /* FW_CFG_BOOT_MENU */
     fw_cfg_add_i16(f, 0x0F, 1);                        /* FW_CFG_MAX_CPUS */
+    /* FW_CFG_IRQ0_OVERRIDE: SeaBIOS's MADT says ISA IRQ0 is I/O APIC pin 2,
+     * which is how the board wires it (isa_irq_set). */
+    if (pc->apic)
+        fw_cfg_add_i32(f, 0x8002, 1);
     /* etc/e820: {u64 addr, u64 len, u32 type}, little-endian. */
     uint8_t e820[20] = { 0 };
     uint64_t len = pc->cfg.ram_size;
