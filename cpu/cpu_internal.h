@@ -579,14 +579,24 @@ void fpu_reset(X86Cpu *cpu, bool hard);
 /* ---- translation cache hooks (exec.c) ---- */
 /** Invalidate translated code overlapping [paddr, paddr+len). */
 void tc_invalidate_phys(X86Cpu *cpu, uint32_t paddr, uint32_t len);
+/** Stop the running block right after the current instruction (a debugger
+ *  watchpoint hit): the block is invalidated and retranslated later. */
+void tc_stop_after_current(X86Cpu *cpu);
 /** Drop every translated block (e.g. when the code memory map changes). */
 void tc_flush(X86Cpu *cpu);
 
 /* ---- handler conventions ---- */
+/* Threaded dispatch: each handler jumps straight to the next instruction's
+ * handler (a sibling call), so every handler has its own indirect branch
+ * for the predictor; the block's sentinel (or a killed instruction)
+ * returns NULL to the run loop.  cur_insn always names the instruction
+ * executing, for exception accounting. */
 #define NEXT                                                                     \
     do {                                                                         \
         cpu->eip += i->len;                                                      \
-        return i + 1;                                                            \
+        const Insn *n_ = i + 1;                                                  \
+        cpu->cur_insn = n_;                                                      \
+        return n_->fn(cpu, n_);                                                  \
     } while (0)
 #define BRANCH(target)                                                           \
     do {                                                                         \

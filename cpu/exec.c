@@ -62,6 +62,8 @@ typedef struct TCache {
     uint32_t *page_lines;   /* [PHYS_NPAGES] union of line masks */
 } TCache;
 
+static const Block *cur_block_get(void);
+
 static HANDLER(op_block_end)
 {
     (void)cpu;
@@ -153,6 +155,27 @@ void tc_flush(X86Cpu *cpu)
     memset(tc->jc, 0, sizeof(tc->jc));
     tc->reset_pending = true;
     cpu->tlb_gen++; /* stale successor links must not be followed */
+}
+
+void tc_stop_after_current(X86Cpu *cpu)
+{
+    TCache *tc = cpu->tc;
+    Block *b = (Block *)cur_block_get();
+    if (!tc || !b || !b->valid)
+        return;
+    /* Unlink it like an invalidation, so it is rebuilt when next needed. */
+    uint32_t page = b->phys_pc >> PHYS_PAGE_BITS;
+    Block **pp = &tc->page_blocks[page];
+    while (*pp && *pp != b)
+        pp = &(*pp)->page_next;
+    if (*pp)
+        *pp = b->page_next;
+    Block **hp = &tc->hash[hash_phys(b->phys_pc, b->mode)];
+    while (*hp && *hp != b)
+        hp = &(*hp)->hash_next;
+    if (*hp)
+        *hp = b->hash_next;
+    block_kill(cpu, b);
 }
 
 void tc_invalidate_phys(X86Cpu *cpu, uint32_t paddr, uint32_t len)
@@ -425,6 +448,7 @@ static void step_one(X86Cpu *cpu)
 
 /* The block being executed, for icount on exceptions. */
 static __thread const Block *cur_block;
+static const Block *cur_block_get(void) { return cur_block; }
 
 /* The dispatcher: runs blocks until target retired instructions or an
  * event; separate from cpu_run() so that its locals live across no setjmp. */
@@ -500,16 +524,10 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
         const Insn *i = b->insns;
         cur_block = b;
         hist_add(cpu, lin);
-        if (likely(!cpu->dbg_nwp)) {
-            do {
-                cpu->cur_insn = i;
-            } while ((i = i->fn(cpu, i)));
-        } else {
-            /* Watchpoints set: stop right after the accessing instruction. */
-            do {
-                cpu->cur_insn = i;
-            } while ((i = i->fn(cpu, i)) && !cpu->dbg_wp_hit);
-        }
+        /* The handlers chain through the block (NEXT); a watchpoint hit
+         * stops it via tc_stop_after_current(). */
+        cpu->cur_insn = i;
+        i->fn(cpu, i);
         i = cpu->cur_insn;
         cpu->icount += (uint64_t)(i - b->insns) + (i->fn != op_block_end);
         cpu->cur_insn = NULL;

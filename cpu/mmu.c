@@ -82,6 +82,8 @@ void dbg_watch_check(X86Cpu *cpu, uint32_t lin, unsigned size, bool write)
             continue;
         uint64_t b0 = cpu->dbg_wp[n].lin, b1 = b0 + cpu->dbg_wp[n].len - 1;
         if (a0 <= b1 && b0 <= a1) {
+            if (!cpu->dbg_wp_hit)
+                tc_stop_after_current(cpu);
             cpu->dbg_wp_hit = true;
             cpu->dbg_wp_addr = (uint32_t)(a0 > b0 ? a0 : b0);
             cpu->dbg_wp_kind = kind;
