@@ -540,9 +540,20 @@ bool cpu_cond(X86Cpu *cpu, int cc);
  *  CMP, TEST) inline; cc should be a compile-time constant. */
 static ALWAYS_INLINE bool cpu_cond_fast(X86Cpu *cpu, int cc)
 {
-    if ((cc >> 1) == 2) {
-        bool z = cpu->lf.op == LF_NONE ? (cpu->eflags & EFLAGS_ZF) != 0 : cpu->lf.res == 0;
-        return z ^ (cc & 1);
+    const LazyFlags *lf = &cpu->lf;
+    switch (cc >> 1) {
+    case 1: /* B/NB after CMP/SUB: unsigned below */
+        if (lf->op == LF_SUB)
+            return (lf->dst < lf->src) ^ (cc & 1);
+        break;
+    case 2: /* E/NE */
+        return ((lf->op == LF_NONE) ? (cpu->eflags & EFLAGS_ZF) != 0 : lf->res == 0) ^ (cc & 1);
+    case 3: /* BE/NBE after CMP/SUB */
+        if (lf->op == LF_SUB)
+            return (lf->dst <= lf->src) ^ (cc & 1);
+        break;
+    default:
+        break;
     }
     return cpu_cond(cpu, cc);
 }

@@ -25,6 +25,7 @@
 #include "devices/pc.h"
 #include "firmware/kernel_loader.h"
 #include "frontend/chardev_host.h"
+#include "frontend/display.h"
 
 #ifndef VESSEL_ROM_DIR
 #define VESSEL_ROM_DIR "roms"
@@ -59,7 +60,10 @@ static const char usage_text[] =
     "                                 COM1, then COM2 on a second -serial\n"
     "  -debugcon stdio|file:PATH|none bytes written to port 0xE9\n"
     "  -nographic                     no window; COM1 on the terminal\n"
-    "  -display none                  no window\n"
+    "  -display sdl|curses|none       window (default sdl when DISPLAY or WAYLAND_DISPLAY is set),\n"
+    "                                 VGA text in the terminal, or nothing\n"
+    "  -full-screen                   start the SDL window full screen\n"
+    "  -screendump-at TIME:FILE.png[,quit]  save the screen at TIME (s, Nms, or iN instructions)\n"
     "Time:\n"
     "  -icount shift=N                deterministic time: 2^N ns per instruction\n"
     "  -rtc base=utc|YYYY-MM-DDTHH:MM:SS[,clock=host|vm]\n"
@@ -512,11 +516,6 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "-D")) {
             NEED_ARG();
             log_path = argv[++k];
-        } else if (!strcmp(a, "-display")) {
-            NEED_ARG();
-            const char *v = argv[++k];
-            if (strcmp(v, "none"))
-                die_usage("-display: '%s' is not available (use none)", v);
         } else if (!strcmp(a, "-hda") || !strcmp(a, "-hdb") || !strcmp(a, "-hdc") || !strcmp(a, "-hdd")) {
             NEED_ARG();
             int d = a[3] - 'a';
@@ -641,6 +640,8 @@ int main(int argc, char **argv)
                 die_usage("-rtc: unknown option '%s'", tok);
             }
             free(v);
+        } else if (display_parse_flag(argc, argv, &k)) {
+            continue;
         } else {
             die_usage("unknown option '%s'", argv[k]);
         }
@@ -699,6 +700,7 @@ int main(int argc, char **argv)
         if (!log_file)
             die("-D: cannot open '%s': %s", log_path, strerror(errno));
     }
+    nographic = display_select(nographic);
     if (nographic && nserial == 0)
         serial_spec[nserial++] = "stdio";
     cfg.nographic = nographic;
@@ -744,7 +746,10 @@ int main(int argc, char **argv)
     }
     if (serial_host[0] || serial_host[1])
         pc_add_poll_hook(pc, poll_serial_hosts, pc);
+    if (display_setup(pc, nographic, err, sizeof(err)) < 0)
+        die("%s", err);
     int status = pc_run(pc);
+    display_shutdown();
     term_restore();
     pc_free(pc);
     for (int n = 0; n < 2; n++)
