@@ -172,7 +172,22 @@ static ALWAYS_INLINE ShOut shift_calc(int op, unsigned size, uint32_t v, unsigne
 static ALWAYS_INLINE void shift_commit(X86Cpu *cpu, int op, unsigned size, const ShOut *o)
 {
     if (op <= S_RCR) {
-        flags_materialize(cpu);
+        /* Rotates change only CF and OF: the other flags come from the
+         * previous operation.  After a logic op (the usual case in hash
+         * loops) they are cheap to compute here. */
+        if (cpu->lf.op == LF_LOGIC) {
+            uint32_t res = cpu->lf.res, f = 0;
+            if (res == 0)
+                f |= EFLAGS_ZF;
+            if (res >> (cpu->lf.size * 8 - 1) & 1)
+                f |= EFLAGS_SF;
+            if (!__builtin_parity(res & 0xFF))
+                f |= EFLAGS_PF;
+            cpu->eflags = (cpu->eflags & ~EFLAGS_ARITH) | f;
+            cpu->lf.op = LF_NONE;
+        } else {
+            flags_materialize(cpu);
+        }
         cpu->eflags = (cpu->eflags & ~(EFLAGS_CF | EFLAGS_OF)) | (o->cf ? EFLAGS_CF : 0) |
                       (o->of ? EFLAGS_OF : 0);
         return;
