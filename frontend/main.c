@@ -25,6 +25,7 @@
 #include "devices/pc.h"
 #include "firmware/kernel_loader.h"
 #include "frontend/chardev_host.h"
+#include "frontend/debug.h"
 #include "frontend/display.h"
 
 #ifndef VESSEL_ROM_DIR
@@ -72,6 +73,10 @@ static const char usage_text[] =
     "                                 exitstate (icount and state CRCs at exit)\n"
     "  -D FILE                        write the log to FILE (default: stderr)\n"
     "  -no-tcache                     run without the translation cache (reference interpreter)\n"
+    "  -gdb tcp:[HOST]:PORT|unix:PATH gdb remote stub; -s is -gdb tcp::1234\n"
+    "  -S                             start stopped (continue from gdb or the monitor)\n"
+    "  -monitor stdio|unix:PATH,server[,nowait]|tcp:HOST:PORT,server[,nowait]\n"
+    "                                 the monitor (info registers, x/FMT, stepi, break, ...)\n"
     "Other:\n"
     "  -h, --help                     this text\n"
     "  -version                       the version\n"
@@ -642,6 +647,8 @@ int main(int argc, char **argv)
             free(v);
         } else if (display_parse_flag(argc, argv, &k)) {
             continue;
+        } else if (debug_parse_flag(argc, argv, &k)) {
+            continue;
         } else {
             die_usage("unknown option '%s'", argv[k]);
         }
@@ -748,7 +755,10 @@ int main(int argc, char **argv)
         pc_add_poll_hook(pc, poll_serial_hosts, pc);
     if (display_setup(pc, nographic, err, sizeof(err)) < 0)
         die("%s", err);
+    if (debug_setup(pc, err, sizeof(err)) < 0)
+        die("%s", err);
     int status = pc_run(pc);
+    debug_shutdown();
     display_shutdown();
     term_restore();
     pc_free(pc);
