@@ -38,6 +38,11 @@ typedef struct CpuHostOps {
     void (*log)(void *opaque, int category, const char *msg);
     /** x87 FERR# output changed (legacy IRQ13 path when CR0.NE = 0). */
     void (*ferr)(void *opaque, int level);
+    /** With CPU_LOG_EXEC in the log mask: called before each instruction
+     *  executes, with its linear address, its bytes (len 1..15) and whether
+     *  the code segment is 32-bit.  The CPU then runs one instruction at a
+     *  time (slow; for tracing only). */
+    void (*trace_insn)(void *opaque, uint32_t lin, const uint8_t *bytes, unsigned len, bool code32);
 } CpuHostOps;
 
 /** Log categories (bit masks, as QEMU's -d). */

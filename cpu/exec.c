@@ -425,6 +425,14 @@ static void step_one(X86Cpu *cpu)
     cpu->pending_db = 0;
     cpu_decode(cpu, cpu->eip, &in[0], NULL);
     in[1] = (Insn){ .fn = op_block_end };
+    if (unlikely(cpu->log_mask & CPU_LOG_EXEC) && cpu->ops->trace_insn) {
+        /* The bytes were just fetched by the decoder: no fault here. */
+        uint8_t bytes[16];
+        uint32_t lin = cpu->seg[SEG_CS].base + cpu->eip;
+        for (unsigned k = 0; k < in[0].len && k < sizeof(bytes); k++)
+            bytes[k] = lrd8(cpu, lin + k);
+        cpu->ops->trace_insn(cpu->opaque, lin, bytes, in[0].len, cpu->code32);
+    }
     cpu->cur_insn = &in[0];
     in[0].fn(cpu, &in[0]);
     cpu->cur_insn = NULL;
@@ -486,7 +494,8 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
                 return CPU_EXIT_BREAKPOINT;
             }
         }
-        if (unlikely(cpu->pending_check || !cpu->tc_enabled || (cpu->dr[7] & 0xFF))) {
+        if (unlikely(cpu->pending_check || !cpu->tc_enabled || (cpu->dr[7] & 0xFF) ||
+                     (cpu->log_mask & CPU_LOG_EXEC))) {
             /* TF, interrupt shadow, debug registers armed, or no cache:
              * one instruction at a time. */
             prev = NULL;

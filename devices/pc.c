@@ -117,6 +117,13 @@ static uint64_t cpu_tsc_cb(void *opaque)
     return vclock_ns_to_ticks(vclock_now(&pc->clk), TSC_HZ);
 }
 
+static void cpu_trace_cb(void *opaque, uint32_t lin, const uint8_t *bytes, unsigned len, bool code32)
+{
+    PcMachine *pc = opaque;
+    if (pc->cfg.trace)
+        pc->cfg.trace(pc->cfg.trace_opaque, lin, bytes, len, code32);
+}
+
 static void cpu_log_cb(void *opaque, int category, const char *msg)
 {
     pc_logf(opaque, "%s", msg);
@@ -361,6 +368,7 @@ PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen)
         .rdmsr = cpu_rdmsr_cb,
         .wrmsr = cpu_wrmsr_cb,
         .log = cpu_log_cb,
+        .trace_insn = cpu_trace_cb,
     };
     pc->cpu = cpu_new(&pc->pm, &pc->cpu_ops, pc);
     if (!pc->cpu) {
@@ -696,7 +704,6 @@ int pc_run(PcMachine *pc)
 static int pc_run_loop(PcMachine *pc)
 {
     int64_t next_poll = vclock_host_ns();
-    phys_set_a20(&pc->pm, true);
     if (pc->start_stopped) {
         pc->start_stopped = false;
         debug_stop(pc, PC_STOP_START);

@@ -63,6 +63,10 @@ typedef struct PcConfig {
      *  'n' network; up to three; NULL = "cd". */
     const char *boot_order;
     bool vga;                    /**< the std VGA at 00:02.0 (default on) */
+    /** Instruction trace (-d exec): called before each instruction with
+     *  log_mask & CPU_LOG_EXEC; see CpuHostOps.trace_insn. */
+    void (*trace)(void *opaque, uint32_t lin, const uint8_t *bytes, unsigned len, bool code32);
+    void *trace_opaque;
 } PcConfig;
 
 /** Builds the machine. Returns NULL with a message in err on failure

@@ -35,13 +35,18 @@ typedef struct StateField {
 
 /** A section: its name, current version, the oldest version it can load,
  *  the fields, and an optional post_load returning 0 or -1 (invalid state:
- *  the hook writes why into err, errlen bytes). */
+ *  the hook writes why into err, errlen bytes).  pre_save (optional, may be
+ *  NULL; added last so positional initializers of the older five members
+ *  keep compiling) brings the saved fields up to date without changing
+ *  behaviour, e.g. folding elapsed time into a field; whoever saves a whole
+ *  machine (frontend/snapshot.c) calls it just before state_save(). */
 typedef struct StateDesc {
     const char *name;
     uint16_t version;
     uint16_t min_version;
     const StateField *fields;
     int (*post_load)(void *opaque, char *err, size_t errlen);
+    void (*pre_save)(void *opaque);
 } StateDesc;
 
 #define ST_FIELD_(f, T, ty, ctype, n, v)                                         \

@@ -17,8 +17,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "devices/vclock.h"
 
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+#include "devices/state.h"
 
 /* Bound on callbacks fired by one vclock_run_timers call: a timer that keeps
  * re-arming itself at or before "now" must not hang the machine loop.  Any
@@ -197,3 +201,68 @@ int64_t vclock_ticks_to_ns(uint64_t ticks, uint64_t hz)
     unsigned __int128 q = (n + hz - 1) / hz;
     return q > (unsigned __int128)INT64_MAX ? INT64_MAX : (int64_t)q;
 }
+
+/* ---- snapshot section "vclock" ----
+ *
+ * The section holds one instant: the virtual time at the save, as
+ * icount_base_ns + warp_ns.  pre_save folds the elapsed instructions into
+ * icount_base_ns (ICOUNT mode, as every vclock_now() does) or, in HOST
+ * mode, where those two fields are otherwise unused, stores the current
+ * virtual time there; neither changes what vclock_now() returns.
+ * post_load makes vclock_now() continue from that instant in whichever
+ * mode the loading machine runs: ICOUNT rebases on the (already loaded)
+ * CPU instruction counter, HOST recomputes the host offset (relative to
+ * the pause instant when the clock is paused).  The mode, the shift and
+ * the hooks are configuration, not state.  Pending timers are not saved
+ * here: each device re-arms its own from its saved absolute expiry times
+ * in its post_load (they run after this section). */
+
+static void vclock_pre_save(void *opaque)
+{
+    VClock *c = opaque;
+    int64_t now = vclock_now(c);
+    if (c->mode == VCLOCK_HOST) {
+        c->icount_base_ns = now;
+        c->warp_ns = 0;
+    }
+}
+
+static int vclock_post_load(void *opaque, char *err, size_t errlen)
+{
+    VClock *c = opaque;
+    /* A machine runs for centuries before 2^62 ns: anything larger is a
+     * damaged file, and the bound keeps every later sum far from overflow. */
+    const int64_t max_ns = INT64_MAX / 4;
+    if (c->icount_base_ns < 0 || c->warp_ns < 0 || c->icount_base_ns > max_ns ||
+        c->warp_ns > max_ns - c->icount_base_ns) {
+        if (err && errlen)
+            snprintf(err, errlen,
+                     "state section 'vclock' field 'icount_base_ns': virtual time %lld + %lld ns "
+                     "out of range",
+                     (long long)c->icount_base_ns, (long long)c->warp_ns);
+        return -1;
+    }
+    int64_t now = c->icount_base_ns + c->warp_ns;
+    if (c->mode == VCLOCK_ICOUNT) {
+        c->icount_base = c->icount_fn ? c->icount_fn(c->icount_opaque) : 0;
+    } else {
+        int64_t host = c->paused_at_ns >= 0 ? c->paused_at_ns : vclock_host_ns();
+        c->host_offset_ns = host - now;
+    }
+    return 0;
+}
+
+static const StateField vclock_fields[] = {
+    ST_I64(icount_base_ns, VClock),
+    ST_I64(warp_ns, VClock),
+    ST_END,
+};
+
+const StateDesc vclock_state = {
+    .name = "vclock",
+    .version = 1,
+    .min_version = 1,
+    .fields = vclock_fields,
+    .post_load = vclock_post_load,
+    .pre_save = vclock_pre_save,
+};

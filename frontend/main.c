@@ -27,6 +27,8 @@
 #include "frontend/chardev_host.h"
 #include "frontend/debug.h"
 #include "frontend/display.h"
+#include "frontend/snapshot.h"
+#include "frontend/trace.h"
 
 #ifndef VESSEL_ROM_DIR
 #define VESSEL_ROM_DIR "roms"
@@ -70,7 +72,9 @@ static const char usage_text[] =
     "  -rtc base=utc|YYYY-MM-DDTHH:MM:SS[,clock=host|vm]\n"
     "Debugging:\n"
     "  -d LIST                        log: int,cpu_reset,guest_errors,unimp,postcode,bios,unassigned,\n"
-    "                                 exitstate (icount and state CRCs at exit)\n"
+    "                                 exitstate (icount and state CRCs at exit),\n"
+    "                                 exec/in_asm (each instruction, disassembled), cpu (+ registers)\n"
+    "  -dfilter RANGES                trace only START..END / START+LEN linear ranges\n"
     "  -D FILE                        write the log to FILE (default: stderr)\n"
     "  -no-tcache                     run without the translation cache (reference interpreter)\n"
     "  -gdb tcp:[HOST]:PORT|unix:PATH gdb remote stub; -s is -gdb tcp::1234\n"
@@ -402,10 +406,16 @@ int main(int argc, char **argv)
     const char *debugcon_spec = NULL;
     const char *log_path = NULL;
     bool nographic = false;
+    bool trace_regs = false;
     bool rtc_fixed = false;
     int64_t rtc_base = -1;
 
     for (int k = 1; k < argc; k++) {
+        int sf = snapshot_parse_flag(argc, argv, &k);
+        if (sf < 0)
+            exit(2);
+        if (sf > 0)
+            continue;
         const char *a = argv[k];
         /* QEMU accepts --flag as -flag. */
         if (a[0] == '-' && a[1] == '-' && a[2])
@@ -417,6 +427,7 @@ int main(int argc, char **argv)
     } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "-help")) {
             fputs(usage_text, stdout);
+            fputs(snapshot_usage, stdout);
             return 0;
         } else if (!strcmp(a, "-version")) {
             printf("vessel %s\n", VESSEL_VERSION);
@@ -510,7 +521,12 @@ int main(int argc, char **argv)
                     cfg.log_mask |= PC_LOG_POSTCODE;
                 else if (!strcmp(tok, "bios"))
                     cfg.log_mask |= PC_LOG_BIOS;
-                else if (!strcmp(tok, "exitstate"))
+                else if (!strcmp(tok, "exec") || !strcmp(tok, "in_asm"))
+                    cfg.log_mask |= CPU_LOG_EXEC;
+                else if (!strcmp(tok, "cpu")) {
+                    cfg.log_mask |= CPU_LOG_EXEC;
+                    trace_regs = true;
+                } else if (!strcmp(tok, "exitstate"))
                     cfg.log_mask |= PC_LOG_EXITSTATE;
                 else if (!strcmp(tok, "unassigned"))
                     cfg.log_mask |= PC_LOG_UNASSIGNED;
@@ -518,6 +534,11 @@ int main(int argc, char **argv)
                     die_usage("-d: unknown log category '%s'", tok);
             }
             free(v);
+        } else if (!strcmp(a, "-dfilter")) {
+            NEED_ARG();
+            char terr[160];
+            if (trace_set_filter(argv[++k], terr, sizeof(terr)) < 0)
+                die_usage("%s", terr);
         } else if (!strcmp(a, "-D")) {
             NEED_ARG();
             log_path = argv[++k];
@@ -694,6 +715,7 @@ int main(int argc, char **argv)
         cfg.drives[d] = blockdev_open(drive_path[d], flags, berr, sizeof(berr));
         if (!cfg.drives[d])
             die("disk image %s", berr);
+        snapshot_set_drive_path(d, drive_path[d]);
     }
 
     /* Time. */
@@ -734,11 +756,17 @@ int main(int argc, char **argv)
         cfg.bios_log = (CharBackend){ bios_log_write, &bios_line };
 
     char err[256];
+    if (cfg.log_mask & CPU_LOG_EXEC) {
+        if (trace_init(trace_regs, err, sizeof(err)) < 0)
+            die("%s", err);
+        cfg.trace = trace_insn;
+    }
     PcMachine *pc = pc_new(&cfg, err, sizeof(err));
     if (!pc)
         die("%s", err);
     free(bios);
     free(vgabios);
+    trace_attach(log_file ? log_file : stderr, pc);
     if (kernel_path)
         load_kernel(pc, cfg.ram_size, kernel_path, initrd_spec, append);
     else if (initrd_spec || *append)
@@ -753,6 +781,9 @@ int main(int argc, char **argv)
     }
     if (serial_host[0] || serial_host[1])
         pc_add_poll_hook(pc, poll_serial_hosts, pc);
+    char serr[1024];
+    if (snapshot_setup(pc, serr, sizeof serr) < 0)
+        die("%s", serr);
     if (display_setup(pc, nographic, err, sizeof(err)) < 0)
         die("%s", err);
     if (debug_setup(pc, err, sizeof(err)) < 0)
@@ -760,6 +791,7 @@ int main(int argc, char **argv)
     int status = pc_run(pc);
     debug_shutdown();
     display_shutdown();
+    trace_shutdown();
     term_restore();
     pc_free(pc);
     for (int n = 0; n < 2; n++)

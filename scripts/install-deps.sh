@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="build-essential cmake nasm bc qemu-utils xorriso qemu-system-data syslinux syslinux-common isolinux mtools dosfstools fdisk cpio kmod xz-utils e2fsprogs zlib1g-dev libcmocka-dev seabios qemu-system-x86 pkg-config libsdl2-dev libpng-dev libncurses-dev xvfb xdotool imagemagick tmux libslirp-dev ipxe-qemu libedit-dev gdb"
+PKGS="libcapstone-dev build-essential cmake nasm bc qemu-utils xorriso qemu-system-data syslinux syslinux-common isolinux mtools dosfstools fdisk cpio kmod xz-utils e2fsprogs zlib1g-dev libcmocka-dev seabios qemu-system-x86 pkg-config libsdl2-dev libpng-dev libncurses-dev xvfb xdotool imagemagick tmux libslirp-dev ipxe-qemu libedit-dev gdb"
 
 missing=""
 for p in $PKGS; do

@@ -66,7 +66,7 @@ static int testdev_post_load(void *opaque, char *err, size_t errlen)
 }
 
 static const StateDesc testdev_state = {
-    "testdev", 1, 1, testdev_fields, testdev_post_load,
+    "testdev", 1, 1, testdev_fields, testdev_post_load, NULL,
 };
 
 typedef struct {

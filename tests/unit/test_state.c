@@ -57,7 +57,7 @@ static const StateField obj_fields[] = {
     ST_END,
 };
 
-static const StateDesc obj_desc = { "obj", 2, 1, obj_fields, post_ok };
+static const StateDesc obj_desc = { "obj", 2, 1, obj_fields, post_ok, NULL };
 
 /* Wire size of version 2: 1+2+4+8+4+8+1+3+2+4+4+4 */
 #define V2_LEN 45
@@ -90,12 +90,12 @@ static void test_check_tables(void **st)
     assert_non_null(strstr(err, "newer"));
     /* A hand-written field whose size does not match its type. */
     static const StateField bad[] = { { "c", F_U32, offsetof(Obj, c), 2, 1, 1 }, ST_END };
-    StateDesc bd = { "bad", 1, 1, bad, NULL };
+    StateDesc bd = { "bad", 1, 1, bad, NULL, NULL };
     assert_int_equal(state_check(&bd, sizeof(Obj), err, sizeof err), -1);
     assert_non_null(strstr(err, "'c'"));
     /* A field newer than the section version. */
     static const StateField fut[] = { ST_U8_V(a, Obj, 3), ST_END };
-    StateDesc fd = { "fut", 2, 1, fut, NULL };
+    StateDesc fd = { "fut", 2, 1, fut, NULL, NULL };
     assert_int_equal(state_check(&fd, sizeof(Obj), err, sizeof err), -1);
 }
 

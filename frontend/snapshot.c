@@ -1,0 +1,1844 @@
+/*
+ * snapshot.c - whole-machine snapshot files, savevm/loadvm/delvm/info
+ * snapshots on a directory, and the -loadvm / -snapshot-dir / -savevm-at
+ * command-line flags.  The file format is described in snapshot.h.
+ *
+ * The machine's components are reached through pc_foreach_state() (each a
+ * StateDesc table walked by devices/state.c), RAM through the PhysMem and
+ * VGA memory through vga_vram()/vga_vram_load(); pc_post_load() rebuilds
+ * the board's derived state.  This file includes devices/pc_internal.h
+ * for the board's configuration (RAM size, APIC, VGA, drives) and clock.
+ *
+ * Loading is all-or-nothing (see snapshot.h): parse and check the whole
+ * file, decompress memory into staging buffers, take an in-memory copy of
+ * every live section, load the file's sections, and on any refusal load
+ * the copy back.
+ */
+#include "frontend/snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "devices/pc_internal.h"
+
+#ifndef VESSEL_VERSION
+#define VESSEL_VERSION "0.1.0"
+#endif
+
+#define SNAP_MAGIC "VESSELSN"
+#define SNAP_CPU_MODEL "pentium2"
+#define SNAP_PAGE 4096u
+#define SNAP_CHUNK (1u << 20)                    /* bytes of memory per chunk */
+#define SNAP_CHUNK_PAGES (SNAP_CHUNK / SNAP_PAGE) /* 256 */
+#define SNAP_BITMAP (SNAP_CHUNK_PAGES / 8)        /* 32 bytes */
+#define SNAP_MAX_HEADER (1u << 20)
+#define SNAP_MAX_SECTIONS 64
+#define SNAP_MAX_NAME 64
+#define SNAP_MAX_PATH 4096
+#define SNAP_FP_BYTES (64u * 1024)               /* disk fingerprint: first 64 KiB */
+
+enum { FLAG_APIC = 1, FLAG_VGA = 2, FLAG_ICOUNT = 4 };
+enum { DRIVE_DISK = 1, DRIVE_CDROM = 2 };
+
+static const char *const drive_names[4] = { "hda", "hdb", "hdc", "hdd" };
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+typedef struct Err {
+    char *buf;
+    size_t len;
+    const char *file;
+    int code;
+} Err;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int snap_fail(Err *e, int code, const char *fmt, ...)
+{
+    if (e->code)
+        return e->code; /* keep the first, most precise message */
+    e->code = code;
+    if (e->buf && e->len) {
+        int n = snprintf(e->buf, e->len, "%s: ", e->file ? e->file : "snapshot");
+        if (n < 0 || (size_t)n >= e->len)
+            n = 0;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The machine's sections                                                   */
+
+typedef struct Sec {
+    const StateDesc *desc;
+    void *opaque;
+} Sec;
+
+typedef struct SecList {
+    Sec s[SNAP_MAX_SECTIONS];
+    int n;
+    bool overflow;
+} SecList;
+
+static void collect_cb(void *ctx, const StateDesc *d, void *opaque)
+{
+    SecList *l = ctx;
+    if (l->n >= SNAP_MAX_SECTIONS) {
+        l->overflow = true;
+        return;
+    }
+    l->s[l->n].desc = d;
+    l->s[l->n].opaque = opaque;
+    l->n++;
+}
+
+static void collect(PcMachine *pc, SecList *l)
+{
+    memset(l, 0, sizeof(*l));
+    pc_foreach_state(pc, collect_cb, l);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Little-endian writer (to a FILE or a growing buffer), with a running CRC */
+
+typedef struct Wr {
+    FILE *f;
+    uint8_t *mem;
+    size_t len, cap;
+    uLong crc;
+    uint64_t pos;
+    int err_no;      /* nonzero: a write failed (errno, or ENOMEM) */
+} Wr;
+
+static void crc_update(uLong *crc, const uint8_t *p, size_t n)
+{
+    while (n) {
+        uInt k = n > 0x40000000u ? 0x40000000u : (uInt)n;
+        *crc = crc32(*crc, p, k);
+        p += k;
+        n -= k;
+    }
+}
+
+static void wr_bytes(Wr *w, const void *p, size_t n)
+{
+    if (w->err_no || n == 0)
+        return;
+    crc_update(&w->crc, p, n);
+    if (w->f) {
+        if (fwrite(p, 1, n, w->f) != n) {
+            w->err_no = errno ? errno : EIO;
+            return;
+        }
+    } else {
+        if (n > w->cap - w->len) {
+            size_t cap = w->cap ? w->cap : 65536;
+            while (n > cap - w->len) {
+                if (cap > SIZE_MAX / 2) {
+                    w->err_no = ENOMEM;
+                    return;
+                }
+                cap *= 2;
+            }
+            uint8_t *m = realloc(w->mem, cap);
+            if (!m) {
+                w->err_no = ENOMEM;
+                return;
+            }
+            w->mem = m;
+            w->cap = cap;
+        }
+        memcpy(w->mem + w->len, p, n);
+        w->len += n;
+    }
+    w->pos += n;
+}
+
+static void wr_le(Wr *w, uint64_t v, unsigned n)
+{
+    uint8_t b[8];
+    for (unsigned k = 0; k < n; k++)
+        b[k] = (uint8_t)(v >> (8 * k));
+    wr_bytes(w, b, n);
+}
+static void wr_u8(Wr *w, uint8_t v) { wr_le(w, v, 1); }
+static void wr_u16(Wr *w, uint16_t v) { wr_le(w, v, 2); }
+static void wr_u32(Wr *w, uint32_t v) { wr_le(w, v, 4); }
+static void wr_u64(Wr *w, uint64_t v) { wr_le(w, v, 8); }
+static void wr_str(Wr *w, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > 0xFFFF)
+        n = 0xFFFF;
+    wr_u16(w, (uint16_t)n);
+    wr_bytes(w, s, n);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int k = 0; k < 4; k++)
+        p[k] = (uint8_t)(v >> (8 * k));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned k = 0; k < n; k++)
+        v |= (uint64_t)p[k] << (8 * k);
+    return v;
+}
+
+static uint32_t crc_of(const uint8_t *p, size_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    crc_update(&c, p, n);
+    return (uint32_t)c;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Disk fingerprints                                                        */
+
+typedef struct DriveFp {
+    bool present;
+    uint8_t kind;        /* DRIVE_* */
+    bool medium;
+    char path[SNAP_MAX_PATH];
+    uint64_t size;
+    int64_t mtime_ns;    /* 0 = unknown (no path) */
+    uint32_t crc;
+} DriveFp;
+
+static const char *g_drive_path[4];
+
+void snapshot_set_drive_path(int index, const char *path)
+{
+    if (index >= 0 && index < 4)
+        g_drive_path[index] = path;
+}
+
+/* The drives as the IDE controller sees them now (a CD may have been
+ * changed since start-up: then its start-up path no longer applies). */
+static int drive_fingerprints(PcMachine *pc, DriveFp fp[4], Err *e)
+{
+    for (int d = 0; d < 4; d++) {
+        DriveFp *f = &fp[d];
+        memset(f, 0, sizeof(*f));
+        const IdeDrive *dr = &pc->ide->ch[d / 2].drive[d % 2];
+        if (!dr->present)
+            continue;
+        f->present = true;
+        f->kind = dr->cdrom ? DRIVE_CDROM : DRIVE_DISK;
+        if (!dr->bd)
+            continue;
+        f->medium = true;
+        uint64_t sectors = blockdev_sectors(dr->bd);
+        f->size = sectors * BLOCKDEV_SECTOR;
+        uint32_t n = sectors < SNAP_FP_BYTES / BLOCKDEV_SECTOR ? (uint32_t)sectors
+                                                               : SNAP_FP_BYTES / BLOCKDEV_SECTOR;
+        uint8_t *buf = malloc(SNAP_FP_BYTES);
+        if (!buf)
+            return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+        int r = blockdev_read(dr->bd, 0, buf, n);
+        if (r < 0) {
+            free(buf);
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: cannot read its first sectors: %s",
+                             drive_names[d], strerror(-r));
+        }
+        f->crc = crc_of(buf, (size_t)n * BLOCKDEV_SECTOR);
+        free(buf);
+        const char *path = g_drive_path[d];
+        if (path && pc->cfg.drives[d] == dr->bd) {
+            snprintf(f->path, sizeof(f->path), "%s", path);
+            struct stat st;
+            if (stat(path, &st) == 0)
+                f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Save                                                                     */
+
+static bool page_is_zero(const uint8_t *p)
+{
+    static const uint8_t zero[SNAP_PAGE];
+    return memcmp(p, zero, SNAP_PAGE) == 0;
+}
+
+/* Guest memory the guest never touched must not be faulted in just to find
+ * it is zero (on a VM host that costs ~7 us a page: seconds per GiB).  On
+ * Linux, a page of a private anonymous mapping (what calloc returns) that
+ * /proc/self/pagemap reports neither present nor swapped was never written
+ * since it was mapped or discarded, so it reads as zero.  Anything else
+ * (no /proc, a shared or file mapping, swapped pages) is read as usual. */
+static bool region_private_anon(const uint8_t *mem, uint64_t size)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return false;
+    uintptr_t lo = (uintptr_t)mem, hi = lo + (uintptr_t)size, covered = lo;
+    char line[512];
+    bool ok = true;
+    while (ok && covered < hi && fgets(line, sizeof(line), f)) {
+        unsigned long a, b, ino;
+        char perms[8], path[256] = "";
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %lu %255s", &a, &b, perms, &ino, path) < 4)
+            continue;
+        if (b <= covered || a > covered)
+            continue;
+        /* This mapping covers [covered, b). */
+        ok = perms[0] == 'r' && perms[3] == 'p' && ino == 0 &&
+             (path[0] == 0 || !strcmp(path, "[heap]"));
+        covered = b;
+    }
+    fclose(f);
+    return ok && covered >= hi;
+}
+
+/* untouched[i]: guest page i of the n at mem is certainly zero without
+ * reading it.  Returns false (nothing known) if pagemap is unusable. */
+static bool probe_untouched(const uint8_t *mem, unsigned n, bool *untouched)
+{
+    static int fd = -2;
+    static long hp;
+    if (fd == -2) {
+        fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        hp = sysconf(_SC_PAGESIZE);
+    }
+    if (fd < 0 || hp <= 0 || n == 0)
+        return false;
+    uint64_t ent[SNAP_CHUNK_PAGES + 2];
+    uintptr_t first = (uintptr_t)mem / (uintptr_t)hp;
+    uintptr_t last = ((uintptr_t)mem + (uintptr_t)n * SNAP_PAGE - 1) / (uintptr_t)hp;
+    size_t cnt = last - first + 1;
+    if (cnt > sizeof(ent) / sizeof(ent[0]))
+        return false;
+    if (pread(fd, ent, cnt * 8, (off_t)(first * 8)) != (ssize_t)(cnt * 8))
+        return false;
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t a = ((uintptr_t)mem + (uintptr_t)i * SNAP_PAGE) / (uintptr_t)hp - first;
+        uintptr_t b = ((uintptr_t)mem + (uintptr_t)i * SNAP_PAGE + SNAP_PAGE - 1) / (uintptr_t)hp -
+                      first;
+        bool u = true;
+        for (uintptr_t k = a; k <= b; k++)
+            if (ent[k] & (3ull << 62)) /* present or swapped */
+                u = false;
+        untouched[i] = u;
+    }
+    return true;
+}
+
+/* Chunks are deflated at level 1; a chunk whose first 64 KiB do not
+ * shrink by 10% (encrypted or already compressed guest data, where deflate
+ * is slowest and gains nothing) is stored (level 0: still a zlib stream,
+ * so the reader does not care). */
+#define SNAP_SAMPLE (64u * 1024)
+
+typedef struct Deflater {
+    z_stream zs[2];  /* [0] level 0 (store), [1] level 1 */
+    bool init[2];
+    uint8_t *raw;    /* SNAP_CHUNK */
+    uint8_t *comp;
+    size_t comp_cap;
+} Deflater;
+
+static int deflater_init(Deflater *d, Err *e)
+{
+    memset(d, 0, sizeof(*d));
+    for (int k = 0; k < 2; k++) {
+        if (deflateInit(&d->zs[k], k ? Z_BEST_SPEED : Z_NO_COMPRESSION) != Z_OK)
+            return snap_fail(e, SNAP_ERR_NOMEM, "zlib: deflateInit failed");
+        d->init[k] = true;
+    }
+    size_t b0 = deflateBound(&d->zs[0], SNAP_CHUNK), b1 = deflateBound(&d->zs[1], SNAP_CHUNK);
+    d->comp_cap = b0 > b1 ? b0 : b1;
+    d->raw = malloc(SNAP_CHUNK);
+    d->comp = malloc(d->comp_cap);
+    if (!d->raw || !d->comp)
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+static void deflater_free(Deflater *d)
+{
+    for (int k = 0; k < 2; k++)
+        if (d->init[k])
+            deflateEnd(&d->zs[k]);
+    free(d->raw);
+    free(d->comp);
+}
+
+/* Deflate n bytes of d->raw into d->comp with stream k; returns the
+ * compressed length, or -1. */
+static long deflate_buf(Deflater *d, int k, uint32_t n)
+{
+    z_stream *zs = &d->zs[k];
+    if (deflateReset(zs) != Z_OK)
+        return -1;
+    zs->next_in = d->raw;
+    zs->avail_in = n;
+    zs->next_out = d->comp;
+    zs->avail_out = (uInt)d->comp_cap;
+    if (deflate(zs, Z_FINISH) != Z_STREAM_END)
+        return -1;
+    return (long)(d->comp_cap - zs->avail_out);
+}
+
+/* A memory record: tag, size, chunk size, chunk count, then the chunks. */
+static int write_memory(Wr *w, Deflater *d, const char tag[4], const uint8_t *mem, uint64_t size,
+                        Err *e)
+{
+    uint64_t nchunks = (size + SNAP_CHUNK - 1) / SNAP_CHUNK;
+    wr_bytes(w, tag, 4);
+    wr_u64(w, size);
+    wr_u32(w, SNAP_CHUNK);
+    wr_u32(w, (uint32_t)nchunks);
+    bool probe = region_private_anon(mem, size);
+    for (uint64_t c = 0; c < nchunks && !w->err_no; c++) {
+        uint64_t off = c * SNAP_CHUNK;
+        uint64_t clen = size - off < SNAP_CHUNK ? size - off : SNAP_CHUNK;
+        unsigned pages = (unsigned)(clen / SNAP_PAGE);
+        uint8_t bitmap[SNAP_BITMAP] = { 0 };
+        uint32_t raw_len = 0;
+        bool untouched[SNAP_CHUNK_PAGES];
+        bool known = probe && probe_untouched(mem + off, pages, untouched);
+        for (unsigned p = 0; p < pages; p++) {
+            const uint8_t *pg = mem + off + (uint64_t)p * SNAP_PAGE;
+            if ((known && untouched[p]) || page_is_zero(pg))
+                continue;
+            bitmap[p / 8] |= (uint8_t)(1u << (p % 8));
+            memcpy(d->raw + raw_len, pg, SNAP_PAGE);
+            raw_len += SNAP_PAGE;
+        }
+        uint32_t comp_len = 0;
+        if (raw_len) {
+            int level = 1;
+            if (raw_len > SNAP_SAMPLE) {
+                long sample = deflate_buf(d, 1, SNAP_SAMPLE);
+                if (sample < 0 || sample > (long)(SNAP_SAMPLE / 10 * 9))
+                    level = 0;
+            }
+            long n = deflate_buf(d, level, raw_len);
+            if (n < 0)
+                return snap_fail(e, SNAP_ERR_IO, "zlib: deflate failed");
+            comp_len = (uint32_t)n;
+        }
+        uint8_t hdr[SNAP_BITMAP + 8];
+        memcpy(hdr, bitmap, SNAP_BITMAP);
+        put_le32(hdr + SNAP_BITMAP, raw_len);
+        put_le32(hdr + SNAP_BITMAP + 4, comp_len);
+        uLong crc = crc32(0L, Z_NULL, 0);
+        crc_update(&crc, hdr, sizeof(hdr));
+        crc_update(&crc, d->comp, comp_len);
+        wr_bytes(w, hdr, sizeof(hdr));
+        wr_u32(w, (uint32_t)crc);
+        wr_bytes(w, d->comp, comp_len);
+    }
+    return 0;
+}
+
+static int save_stream(PcMachine *pc, Wr *w, Err *e)
+{
+    SecList l;
+    collect(pc, &l);
+    if (l.overflow)
+        return snap_fail(e, SNAP_ERR_IO, "internal error: more than %d sections", SNAP_MAX_SECTIONS);
+    DriveFp *fp = calloc(4, sizeof(*fp));
+    if (!fp)
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    if (drive_fingerprints(pc, fp, e) < 0) {
+        free(fp);
+        return e->code;
+    }
+    /* Bring every section's saved fields up to date first (the virtual
+     * clock folds elapsed time), so the header's clock is the same instant. */
+    for (int i = 0; i < l.n; i++)
+        if (l.s[i].desc->pre_save)
+            l.s[i].desc->pre_save(l.s[i].opaque);
+
+    /* Header, built in memory for its length and CRC. */
+    Wr h = { 0 };
+    h.crc = crc32(0L, Z_NULL, 0);
+    wr_bytes(&h, SNAP_MAGIC, 8);
+    wr_u32(&h, SNAPSHOT_FORMAT_VERSION);
+    wr_u32(&h, 0); /* header length, patched below */
+    wr_str(&h, VESSEL_VERSION);
+    wr_u64(&h, (uint64_t)time(NULL));
+    wr_u64(&h, pc->pm.ram_size);
+    wr_str(&h, SNAP_CPU_MODEL);
+    wr_u32(&h, (pc->apic ? FLAG_APIC : 0) | (pc->vga ? FLAG_VGA : 0) |
+                   (pc->cfg.icount ? FLAG_ICOUNT : 0));
+    wr_u32(&h, (uint32_t)pc->cfg.icount_shift);
+    wr_u64(&h, (uint64_t)vclock_now(&pc->clk));
+    wr_u64(&h, pc_icount(pc));
+    wr_u16(&h, (uint16_t)l.n);
+    for (int i = 0; i < l.n; i++) {
+        wr_str(&h, l.s[i].desc->name);
+        wr_u16(&h, l.s[i].desc->version);
+    }
+    uint8_t nd = 0;
+    for (int d = 0; d < 4; d++)
+        nd += fp[d].present;
+    wr_u8(&h, nd);
+    for (int d = 0; d < 4; d++) {
+        if (!fp[d].present)
+            continue;
+        wr_u8(&h, (uint8_t)d);
+        wr_u8(&h, fp[d].kind);
+        wr_u8(&h, fp[d].medium);
+        wr_str(&h, fp[d].path);
+        wr_u64(&h, fp[d].size);
+        wr_u64(&h, (uint64_t)fp[d].mtime_ns);
+        wr_u32(&h, fp[d].crc);
+    }
+    free(fp);
+    if (h.err_no) {
+        free(h.mem);
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    }
+    put_le32(h.mem + 12, (uint32_t)(h.len + 4));
+    uint32_t hcrc = crc_of(h.mem, h.len);
+    wr_bytes(w, h.mem, h.len);
+    wr_u32(w, hcrc);
+    free(h.mem);
+
+    /* Sections. */
+    for (int i = 0; i < l.n && !w->err_no; i++) {
+        const StateDesc *d = l.s[i].desc;
+        long need = state_save(d, l.s[i].opaque, NULL, 0);
+        if (need < 0)
+            return snap_fail(e, SNAP_ERR_IO, "section '%s': cannot serialise", d->name);
+        uint8_t *buf = malloc(need ? (size_t)need : 1);
+        if (!buf)
+            return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+        if (state_save(d, l.s[i].opaque, buf, (size_t)need) != need) {
+            free(buf);
+            return snap_fail(e, SNAP_ERR_IO, "section '%s': cannot serialise", d->name);
+        }
+        wr_bytes(w, "SECT", 4);
+        wr_str(w, d->name);
+        wr_u16(w, d->version);
+        wr_u32(w, (uint32_t)need);
+        wr_u32(w, crc_of(buf, (size_t)need));
+        wr_bytes(w, buf, (size_t)need);
+        free(buf);
+    }
+
+    /* Memory. */
+    Deflater df;
+    int r = deflater_init(&df, e);
+    if (r == 0)
+        r = write_memory(w, &df, "RAM ", pc->pm.ram, pc->pm.ram_size, e);
+    if (r == 0 && pc->vga) {
+        size_t vlen = 0;
+        const uint8_t *vram = vga_vram(pc->vga, &vlen);
+        r = write_memory(w, &df, "VRAM", vram, vlen, e);
+    }
+    deflater_free(&df);
+    if (r < 0)
+        return r;
+
+    /* End marker: length of the whole file, CRC of everything before. */
+    wr_bytes(w, "END!", 4);
+    wr_u64(w, w->pos + 8 + 4);
+    wr_u32(w, (uint32_t)w->crc);
+    if (w->err_no)
+        return snap_fail(e, w->err_no == ENOMEM ? SNAP_ERR_NOMEM : SNAP_ERR_IO, "write error: %s",
+                         strerror(w->err_no));
+    return 0;
+}
+
+/* Time stands still while the machine is saved or loaded (HOST mode). */
+static bool clock_hold(PcMachine *pc)
+{
+    bool was = pc->clk.paused_at_ns >= 0;
+    vclock_pause(&pc->clk);
+    return was;
+}
+
+static void clock_release(PcMachine *pc, bool was_paused)
+{
+    if (!was_paused)
+        vclock_resume(&pc->clk);
+}
+
+int snapshot_save_mem(PcMachine *pc, uint8_t **buf, size_t *len, char *err, size_t errlen)
+{
+    Err e = { err, errlen, "<memory>", 0 };
+    if (err && errlen)
+        err[0] = 0;
+    Wr w = { 0 };
+    w.crc = crc32(0L, Z_NULL, 0);
+    bool was = clock_hold(pc);
+    int r = save_stream(pc, &w, &e);
+    clock_release(pc, was);
+    if (r < 0) {
+        free(w.mem);
+        *buf = NULL;
+        *len = 0;
+        return r;
+    }
+    *buf = w.mem;
+    *len = w.len;
+    return 0;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char dir[SNAP_MAX_PATH];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+int snapshot_save(PcMachine *pc, const char *path, char *err, size_t errlen)
+{
+    Err e = { err, errlen, path, 0 };
+    if (err && errlen)
+        err[0] = 0;
+    if (!path || !*path)
+        return snap_fail(&e, SNAP_ERR_ARG, "no file name");
+    char tmp[SNAP_MAX_PATH + 8];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return snap_fail(&e, SNAP_ERR_ARG, "file name too long");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return snap_fail(&e, SNAP_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        return snap_fail(&e, SNAP_ERR_IO, "cannot open '%s': %s", tmp, strerror(errno));
+    }
+    Wr w = { 0 };
+    w.f = f;
+    w.crc = crc32(0L, Z_NULL, 0);
+    bool was = clock_hold(pc);
+    int r = save_stream(pc, &w, &e);
+    clock_release(pc, was);
+    if (r == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        r = snap_fail(&e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && r == 0)
+        r = snap_fail(&e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    if (r == 0 && rename(tmp, path) != 0)
+        r = snap_fail(&e, SNAP_ERR_IO, "cannot rename '%s' to it: %s", tmp, strerror(errno));
+    if (r < 0) {
+        unlink(tmp);
+        return r;
+    }
+    fsync_dir_of(path);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bounded reader                                                           */
+
+typedef struct Rd {
+    const uint8_t *p;
+    size_t len, pos;
+    Err *e;
+} Rd;
+
+static bool rd_need(Rd *r, size_t n, const char *what)
+{
+    if (n > r->len - r->pos) {
+        snap_fail(r->e, SNAP_ERR_SIZE,
+                  "truncated or damaged: %s needs %zu bytes at offset %zu, only %zu left", what, n,
+                  r->pos, r->len - r->pos);
+        return false;
+    }
+    return true;
+}
+
+static bool rd_le(Rd *r, uint64_t *v, unsigned n, const char *what)
+{
+    if (!rd_need(r, n, what))
+        return false;
+    *v = get_le(r->p + r->pos, n);
+    r->pos += n;
+    return true;
+}
+
+static bool rd_u8(Rd *r, uint8_t *v, const char *what)
+{
+    uint64_t x;
+    if (!rd_le(r, &x, 1, what))
+        return false;
+    *v = (uint8_t)x;
+    return true;
+}
+static bool rd_u16(Rd *r, uint16_t *v, const char *what)
+{
+    uint64_t x;
+    if (!rd_le(r, &x, 2, what))
+        return false;
+    *v = (uint16_t)x;
+    return true;
+}
+static bool rd_u32(Rd *r, uint32_t *v, const char *what)
+{
+    uint64_t x;
+    if (!rd_le(r, &x, 4, what))
+        return false;
+    *v = (uint32_t)x;
+    return true;
+}
+static bool rd_u64(Rd *r, uint64_t *v, const char *what) { return rd_le(r, v, 8, what); }
+
+static bool rd_str(Rd *r, char *out, size_t cap, const char *what)
+{
+    uint16_t n;
+    if (!rd_u16(r, &n, what) || !rd_need(r, n, what))
+        return false;
+    if ((size_t)n >= cap) {
+        snap_fail(r->e, SNAP_ERR_SIZE, "%s at offset %zu: %u bytes long, at most %zu allowed", what,
+                  r->pos - 2, n, cap - 1);
+        return false;
+    }
+    if (memchr(r->p + r->pos, 0, n)) {
+        snap_fail(r->e, SNAP_ERR_CORRUPT, "%s at offset %zu: contains a NUL byte", what, r->pos - 2);
+        return false;
+    }
+    memcpy(out, r->p + r->pos, n);
+    out[n] = 0;
+    r->pos += n;
+    return true;
+}
+
+static bool rd_tag(Rd *r, const char tag[4], const char *what)
+{
+    if (!rd_need(r, 4, what))
+        return false;
+    if (memcmp(r->p + r->pos, tag, 4)) {
+        snap_fail(r->e, SNAP_ERR_CORRUPT, "%s: expected the marker '%.4s' at offset %zu", what, tag,
+                  r->pos);
+        return false;
+    }
+    r->pos += 4;
+    return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Header                                                                   */
+
+typedef struct Hdr {
+    uint32_t version;
+    size_t header_len;
+    char vessel[SNAP_MAX_NAME];
+    uint64_t created;
+    uint64_t ram_size;
+    char cpu[SNAP_MAX_NAME];
+    uint32_t flags, shift;
+    uint64_t vtime_ns, icount;
+    int nsec;
+    struct {
+        char name[SNAP_MAX_NAME];
+        uint16_t version;
+    } sec[SNAP_MAX_SECTIONS];
+    DriveFp drive[4];
+} Hdr;
+
+/* Magic, format version, header length and CRC, then the fields. */
+static int parse_header(Rd *r, Hdr *h)
+{
+    Err *e = r->e;
+    if (r->len < 8 || memcmp(r->p, SNAP_MAGIC, 8))
+        return snap_fail(e, SNAP_ERR_SIGNATURE, "not a vessel snapshot (no '%s' signature%s)",
+                         SNAP_MAGIC, r->len < 8 ? ": file too short" : "");
+    r->pos = 8;
+    uint32_t hlen;
+    if (!rd_u32(r, &h->version, "format version"))
+        return e->code;
+    if (h->version != SNAPSHOT_FORMAT_VERSION)
+        return snap_fail(e, SNAP_ERR_VERSION,
+                         "snapshot format version %u is not supported: this vessel reads version %u%s",
+                         h->version, SNAPSHOT_FORMAT_VERSION,
+                         h->version > SNAPSHOT_FORMAT_VERSION ? " (made by a newer vessel)" : "");
+    if (!rd_u32(r, &hlen, "header length"))
+        return e->code;
+    if (hlen < 16 + 4 || hlen > SNAP_MAX_HEADER)
+        return snap_fail(e, SNAP_ERR_SIZE, "header length %u is impossible", hlen);
+    if (hlen > r->len)
+        return snap_fail(e, SNAP_ERR_SIZE,
+                         "truncated: the header is %u bytes but the file has only %zu", hlen, r->len);
+    uint32_t stored = (uint32_t)get_le(r->p + hlen - 4, 4);
+    uint32_t calc = crc_of(r->p, hlen - 4);
+    if (stored != calc)
+        return snap_fail(e, SNAP_ERR_CORRUPT,
+                         "header CRC mismatch (stored %08x, computed %08x): the file is damaged",
+                         stored, calc);
+    h->header_len = hlen;
+    Rd hr = { r->p, hlen - 4, r->pos, e }; /* bounded by the header */
+    uint16_t nsec;
+    uint8_t nd;
+    if (!rd_str(&hr, h->vessel, sizeof(h->vessel), "header: vessel version") ||
+        !rd_u64(&hr, &h->created, "header: creation time") ||
+        !rd_u64(&hr, &h->ram_size, "header: RAM size") ||
+        !rd_str(&hr, h->cpu, sizeof(h->cpu), "header: CPU model") ||
+        !rd_u32(&hr, &h->flags, "header: flags") || !rd_u32(&hr, &h->shift, "header: icount shift") ||
+        !rd_u64(&hr, &h->vtime_ns, "header: virtual time") ||
+        !rd_u64(&hr, &h->icount, "header: instruction count") ||
+        !rd_u16(&hr, &nsec, "header: section count"))
+        return e->code;
+    if (nsec == 0 || nsec > SNAP_MAX_SECTIONS)
+        return snap_fail(e, SNAP_ERR_SIZE, "header: %u sections (1..%d possible)", nsec,
+                         SNAP_MAX_SECTIONS);
+    h->nsec = nsec;
+    for (int i = 0; i < nsec; i++) {
+        if (!rd_str(&hr, h->sec[i].name, sizeof(h->sec[i].name), "header: section name") ||
+            !rd_u16(&hr, &h->sec[i].version, "header: section version"))
+            return e->code;
+        if (!h->sec[i].name[0])
+            return snap_fail(e, SNAP_ERR_CORRUPT, "header: section %d has an empty name", i);
+    }
+    if (!rd_u8(&hr, &nd, "header: drive count"))
+        return e->code;
+    if (nd > 4)
+        return snap_fail(e, SNAP_ERR_SIZE, "header: %u drives (at most 4)", nd);
+    for (int k = 0; k < nd; k++) {
+        uint8_t slot, kind, medium;
+        uint64_t mt;
+        if (!rd_u8(&hr, &slot, "header: drive slot"))
+            return e->code;
+        if (slot > 3 || h->drive[slot].present)
+            return snap_fail(e, SNAP_ERR_CORRUPT, "header: drive slot %u invalid or repeated", slot);
+        DriveFp *f = &h->drive[slot];
+        if (!rd_u8(&hr, &kind, "header: drive kind") || !rd_u8(&hr, &medium, "header: drive medium") ||
+            !rd_str(&hr, f->path, sizeof(f->path), "header: drive path") ||
+            !rd_u64(&hr, &f->size, "header: drive size") || !rd_u64(&hr, &mt, "header: drive mtime") ||
+            !rd_u32(&hr, &f->crc, "header: drive CRC"))
+            return e->code;
+        if ((kind != DRIVE_DISK && kind != DRIVE_CDROM) || medium > 1)
+            return snap_fail(e, SNAP_ERR_CORRUPT, "header: drive %s has kind %u / medium %u",
+                             drive_names[slot], kind, medium);
+        f->present = true;
+        f->kind = kind;
+        f->medium = medium;
+        f->mtime_ns = (int64_t)mt;
+    }
+    if (hr.pos != hr.len)
+        return snap_fail(e, SNAP_ERR_CORRUPT, "header: %zu unexpected bytes at its end", hr.len - hr.pos);
+    r->pos = hlen;
+    return 0;
+}
+
+/* Section names a differently configured machine may have. */
+static bool optional_section(const char *name)
+{
+    static const char *const opt[] = { "vga", "apic", "ioapic", "uart16550@3f8", "uart16550@2f8" };
+    for (size_t k = 0; k < sizeof(opt) / sizeof(opt[0]); k++)
+        if (!strcmp(name, opt[k]))
+            return true;
+    return false;
+}
+
+static int find_sec(const SecList *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->s[i].desc->name, name))
+            return i;
+    return -1;
+}
+
+static int hdr_find(const Hdr *h, const char *name)
+{
+    for (int i = 0; i < h->nsec; i++)
+        if (!strcmp(h->sec[i].name, name))
+            return i;
+    return -1;
+}
+
+static int check_config(PcMachine *pc, const Hdr *h, const SecList *l, Err *e)
+{
+    if (h->ram_size != pc->pm.ram_size)
+        return snap_fail(e, SNAP_ERR_CONFIG,
+                         "made on a machine with %" PRIu64 " MiB of RAM, this one has %u MiB "
+                         "(run with -m %" PRIu64 "M)",
+                         h->ram_size >> 20, pc->pm.ram_size >> 20, h->ram_size >> 20);
+    if (strcmp(h->cpu, SNAP_CPU_MODEL))
+        return snap_fail(e, SNAP_ERR_CONFIG, "made with CPU model '%s', this machine has '%s'", h->cpu,
+                         SNAP_CPU_MODEL);
+    bool apic = h->flags & FLAG_APIC, vga = h->flags & FLAG_VGA;
+    if (apic != (pc->apic != NULL))
+        return snap_fail(e, SNAP_ERR_CONFIG,
+                         "made with the local APIC and I/O APIC %s, this machine has them %s "
+                         "(-machine apic=%s)",
+                         apic ? "on" : "off", pc->apic ? "on" : "off", apic ? "on" : "off");
+    if (vga != (pc->vga != NULL))
+        return snap_fail(e, SNAP_ERR_CONFIG, "made %s a VGA, this machine has %s (-vga %s)",
+                         vga ? "with" : "without", pc->vga ? "one" : "none", vga ? "std" : "none");
+    /* Section list: same names, same order. */
+    for (int i = 0; i < h->nsec; i++) {
+        if (hdr_find(h, h->sec[i].name) != i)
+            return snap_fail(e, SNAP_ERR_CORRUPT, "header: section '%s' listed twice", h->sec[i].name);
+        if (find_sec(l, h->sec[i].name) < 0) {
+            if (optional_section(h->sec[i].name))
+                return snap_fail(e, SNAP_ERR_CONFIG,
+                                 "made on a machine with device '%s', which this machine does not have "
+                                 "(different device set)",
+                                 h->sec[i].name);
+            return snap_fail(e, SNAP_ERR_CONFIG,
+                             "unknown section '%s': not a component of this vessel", h->sec[i].name);
+        }
+    }
+    for (int i = 0; i < l->n; i++)
+        if (hdr_find(h, l->s[i].desc->name) < 0)
+            return snap_fail(e, SNAP_ERR_CONFIG,
+                             "has no section '%s', a device this machine has (different device set)",
+                             l->s[i].desc->name);
+    for (int i = 0; i < h->nsec; i++)
+        if (strcmp(h->sec[i].name, l->s[i].desc->name))
+            return snap_fail(e, SNAP_ERR_CORRUPT, "sections in a different order ('%s' where '%s' belongs)",
+                             h->sec[i].name, l->s[i].desc->name);
+    for (int i = 0; i < h->nsec; i++) {
+        const StateDesc *d = l->s[i].desc;
+        uint16_t v = h->sec[i].version;
+        if (v > d->version)
+            return snap_fail(e, SNAP_ERR_VERSION,
+                             "section '%s' version %u is newer than this vessel can load (%u..%u)",
+                             d->name, v, d->min_version, d->version);
+        if (v < d->min_version)
+            return snap_fail(e, SNAP_ERR_VERSION,
+                             "section '%s' version %u is older than this vessel can load (%u..%u)",
+                             d->name, v, d->min_version, d->version);
+    }
+    /* Disks. */
+    DriveFp *cur = calloc(4, sizeof(*cur));
+    if (!cur)
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    int r = drive_fingerprints(pc, cur, e);
+    for (int d = 0; d < 4 && r == 0; d++) {
+        const DriveFp *s = &h->drive[d], *c = &cur[d];
+        const char *nm = drive_names[d];
+        const char *sp = s->path[0] ? s->path : "an image";
+        if (s->present != c->present)
+            r = snap_fail(e, SNAP_ERR_CONFIG, "drive %s: the snapshot was made %s, this machine has %s",
+                          nm, s->present ? "with a drive there" : "without a drive there",
+                          c->present ? "one" : "none");
+        else if (!s->present)
+            continue;
+        else if (s->kind != c->kind)
+            r = snap_fail(e, SNAP_ERR_CONFIG, "drive %s: the snapshot has a %s there, this machine a %s", nm,
+                          s->kind == DRIVE_CDROM ? "CD-ROM" : "disk",
+                          c->kind == DRIVE_CDROM ? "CD-ROM" : "disk");
+        else if (s->medium != c->medium)
+            r = snap_fail(e, SNAP_ERR_CONFIG, "drive %s: the snapshot was made %s medium, this machine has %s",
+                          nm, s->medium ? "with a" : "with no", c->medium ? "one" : "none");
+        else if (!s->medium)
+            continue;
+        else if (s->size != c->size)
+            r = snap_fail(e, SNAP_ERR_CONFIG,
+                          "drive %s: the snapshot was made with %s of %" PRIu64
+                          " bytes, this machine's image is %" PRIu64 " bytes",
+                          nm, sp, s->size, c->size);
+        else if (s->crc != c->crc)
+            r = snap_fail(e, SNAP_ERR_CONFIG,
+                          "drive %s: the image differs from the one the snapshot was made with (%s): "
+                          "its first 64 KiB changed",
+                          nm, sp);
+        else if (s->mtime_ns && c->mtime_ns && s->mtime_ns != c->mtime_ns && strcmp(s->path, c->path))
+            r = snap_fail(e, SNAP_ERR_CONFIG,
+                          "drive %s: '%s' is not the image the snapshot was made with ('%s'; "
+                          "same size and first 64 KiB, different mtime)",
+                          nm, c->path, s->path);
+        else if (s->mtime_ns && c->mtime_ns && s->mtime_ns != c->mtime_ns)
+            r = snap_fail(e, SNAP_ERR_CONFIG,
+                          "drive %s: image '%s' was modified after the snapshot was made (mtime differs); "
+                          "disk contents are not part of a snapshot",
+                          nm, c->path);
+    }
+    free(cur);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory records                                                           */
+
+typedef struct Staged {
+    uint8_t *data;      /* size bytes, calloc'd: untouched pages stay unbacked */
+    uint8_t *nz;        /* per page: 1 = non-zero page in the file */
+    uint64_t size;
+} Staged;
+
+static void staged_free(Staged *s)
+{
+    free(s->data);
+    free(s->nz);
+    memset(s, 0, sizeof(*s));
+}
+
+static int read_memory(Rd *r, const char tag[4], const char *what, uint64_t want, Staged *st,
+                       uint8_t *scratch)
+{
+    Err *e = r->e;
+    uint64_t size;
+    uint32_t chunk, nchunks;
+    if (!rd_tag(r, tag, what) || !rd_u64(r, &size, what) || !rd_u32(r, &chunk, what) ||
+        !rd_u32(r, &nchunks, what))
+        return e->code;
+    if (size != want)
+        return snap_fail(e, SNAP_ERR_CONFIG, "%s: %" PRIu64 " bytes in the file, this machine has %" PRIu64,
+                         what, size, want);
+    if (chunk != SNAP_CHUNK || (size % SNAP_PAGE) ||
+        nchunks != (size + SNAP_CHUNK - 1) / SNAP_CHUNK)
+        return snap_fail(e, SNAP_ERR_CORRUPT, "%s: chunk size %u / count %u do not fit %" PRIu64 " bytes",
+                         what, chunk, nchunks, size);
+    st->size = size;
+    st->data = calloc(1, size ? (size_t)size : 1);
+    st->nz = calloc(1, (size_t)(size / SNAP_PAGE) + 1);
+    if (!st->data || !st->nz)
+        return snap_fail(e, SNAP_ERR_NOMEM, "%s: out of memory for %" PRIu64 " bytes of staging", what,
+                         size);
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit(&zs) != Z_OK)
+        return snap_fail(e, SNAP_ERR_NOMEM, "zlib: inflateInit failed");
+    int ret = 0;
+    for (uint32_t c = 0; c < nchunks && ret == 0; c++) {
+        uint64_t off = (uint64_t)c * SNAP_CHUNK;
+        unsigned pages = (unsigned)((size - off < SNAP_CHUNK ? size - off : SNAP_CHUNK) / SNAP_PAGE);
+        size_t at = r->pos;
+        if (!rd_need(r, SNAP_BITMAP + 12, what)) {
+            ret = e->code;
+            break;
+        }
+        const uint8_t *bitmap = r->p + r->pos;
+        uint32_t raw_len = (uint32_t)get_le(bitmap + SNAP_BITMAP, 4);
+        uint32_t comp_len = (uint32_t)get_le(bitmap + SNAP_BITMAP + 4, 4);
+        uint32_t crc = (uint32_t)get_le(bitmap + SNAP_BITMAP + 8, 4);
+        r->pos += SNAP_BITMAP + 12;
+        if (!rd_need(r, comp_len, what)) {
+            ret = e->code;
+            break;
+        }
+        const uint8_t *comp = r->p + r->pos;
+        r->pos += comp_len;
+        uLong calc = crc32(0L, Z_NULL, 0);
+        crc_update(&calc, bitmap, SNAP_BITMAP + 8);
+        crc_update(&calc, comp, comp_len);
+        if ((uint32_t)calc != crc) {
+            ret = snap_fail(e, SNAP_ERR_CORRUPT,
+                            "%s chunk %u (offset %zu, guest bytes %" PRIu64 "-%" PRIu64
+                            "): CRC mismatch (stored %08x, computed %08x): the file is damaged",
+                            what, c, at, off, off + (uint64_t)pages * SNAP_PAGE - 1, crc, (uint32_t)calc);
+            break;
+        }
+        unsigned count = 0;
+        for (unsigned p = 0; p < SNAP_CHUNK_PAGES; p++) {
+            if (!(bitmap[p / 8] & (1u << (p % 8))))
+                continue;
+            if (p >= pages) {
+                ret = snap_fail(e, SNAP_ERR_CORRUPT, "%s chunk %u: page %u beyond the end of memory", what,
+                                c, p);
+                break;
+            }
+            count++;
+        }
+        if (ret)
+            break;
+        if (raw_len != count * SNAP_PAGE || (raw_len == 0) != (comp_len == 0)) {
+            ret = snap_fail(e, SNAP_ERR_CORRUPT, "%s chunk %u: lengths %u/%u do not match its %u pages",
+                            what, c, raw_len, comp_len, count);
+            break;
+        }
+        if (!raw_len)
+            continue;
+        if (inflateReset(&zs) != Z_OK) {
+            ret = snap_fail(e, SNAP_ERR_CORRUPT, "zlib: inflateReset failed");
+            break;
+        }
+        zs.next_in = (Bytef *)comp;
+        zs.avail_in = comp_len;
+        zs.next_out = scratch;
+        zs.avail_out = raw_len;
+        int zr = inflate(&zs, Z_FINISH);
+        if (zr != Z_STREAM_END || zs.avail_out != 0 || zs.avail_in != 0) {
+            ret = snap_fail(e, SNAP_ERR_CORRUPT,
+                            "%s chunk %u: bad zlib data (%s; %u of %u bytes decoded, %u input bytes left)",
+                            what, c, zs.msg ? zs.msg : zError(zr), raw_len - zs.avail_out, raw_len,
+                            zs.avail_in);
+            break;
+        }
+        const uint8_t *src = scratch;
+        for (unsigned p = 0; p < pages; p++) {
+            if (!(bitmap[p / 8] & (1u << (p % 8))))
+                continue;
+            uint64_t pg = off / SNAP_PAGE + p;
+            memcpy(st->data + pg * SNAP_PAGE, src, SNAP_PAGE);
+            st->nz[pg] = 1;
+            src += SNAP_PAGE;
+        }
+    }
+    inflateEnd(&zs);
+    return ret;
+}
+
+/* Copy staged memory into place: non-zero pages from the file, zero the
+ * rest (only where the live page is not already zero, so untouched guest
+ * RAM stays unbacked). */
+static void commit_memory(uint8_t *dst, const Staged *st)
+{
+    uint64_t npages = st->size / SNAP_PAGE;
+    bool probe = region_private_anon(dst, st->size);
+    bool untouched[SNAP_CHUNK_PAGES];
+    bool known = false;
+    for (uint64_t pg = 0; pg < npages; pg++) {
+        unsigned i = (unsigned)(pg % SNAP_CHUNK_PAGES);
+        if (i == 0) {
+            uint64_t n = npages - pg < SNAP_CHUNK_PAGES ? npages - pg : SNAP_CHUNK_PAGES;
+            known = probe && probe_untouched(dst + pg * SNAP_PAGE, (unsigned)n, untouched);
+        }
+        uint8_t *d = dst + pg * SNAP_PAGE;
+        if (st->nz[pg])
+            memcpy(d, st->data + pg * SNAP_PAGE, SNAP_PAGE);
+        else if (!(known && untouched[i]) && !page_is_zero(d))
+            memset(d, 0, SNAP_PAGE);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load                                                                     */
+
+/* "state section 'x' field 'y': ..." -> "field 'y': ..." (the caller names
+ * the section itself). */
+static const char *strip_section(const char *msg, const char *name)
+{
+    char pre[SNAP_MAX_NAME + 24];
+    snprintf(pre, sizeof(pre), "state section '%s'", name);
+    size_t n = strlen(pre);
+    if (strncmp(msg, pre, n))
+        return msg;
+    msg += n;
+    if (msg[0] == ':' && msg[1] == ' ')
+        msg += 2;
+    else if (msg[0] == ' ')
+        msg += 1;
+    return msg;
+}
+
+typedef struct Backup {
+    uint8_t *buf[SNAP_MAX_SECTIONS];
+    size_t len[SNAP_MAX_SECTIONS];
+} Backup;
+
+static void backup_free(Backup *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(b->buf[i]);
+}
+
+static int backup_take(const SecList *l, Backup *b, Err *e)
+{
+    memset(b, 0, sizeof(*b));
+    for (int i = 0; i < l->n; i++) {
+        const StateDesc *d = l->s[i].desc;
+        if (d->pre_save)
+            d->pre_save(l->s[i].opaque);
+        long need = state_save(d, l->s[i].opaque, NULL, 0);
+        b->buf[i] = need >= 0 ? malloc(need ? (size_t)need : 1) : NULL;
+        if (!b->buf[i] || state_save(d, l->s[i].opaque, b->buf[i], (size_t)need) != need)
+            return snap_fail(e, SNAP_ERR_NOMEM, "cannot keep a copy of the current state ('%s')",
+                             d->name);
+        b->len[i] = (size_t)need;
+    }
+    return 0;
+}
+
+/* Put the copied state back; returns 0, or -1 with why in msg. */
+static int backup_restore(const SecList *l, const Backup *b, char *msg, size_t msglen)
+{
+    int r = 0;
+    for (int i = 0; i < l->n; i++) {
+        const StateDesc *d = l->s[i].desc;
+        char m[256];
+        if (state_load(d, l->s[i].opaque, d->version, b->buf[i], b->len[i], m, sizeof(m)) < 0 &&
+            r == 0) {
+            snprintf(msg, msglen, "%s", m);
+            r = -1;
+        }
+    }
+    return r;
+}
+
+typedef struct Parsed {
+    const uint8_t *sec_data[SNAP_MAX_SECTIONS];
+    uint32_t sec_len[SNAP_MAX_SECTIONS];
+    Staged ram, vram;
+} Parsed;
+
+/* Everything that can be checked without touching the machine. */
+static int parse_all(PcMachine *pc, Rd *r, Hdr *h, const SecList *l, Parsed *ps)
+{
+    Err *e = r->e;
+    if (parse_header(r, h) < 0)
+        return e->code;
+    if (check_config(pc, h, l, e) < 0)
+        return e->code;
+    for (int i = 0; i < h->nsec; i++) {
+        char name[SNAP_MAX_NAME], what[SNAP_MAX_NAME + 16];
+        uint16_t ver;
+        uint32_t len, crc;
+        snprintf(what, sizeof(what), "section '%s'", h->sec[i].name);
+        size_t at = r->pos;
+        if (!rd_tag(r, "SECT", what) || !rd_str(r, name, sizeof(name), what) ||
+            !rd_u16(r, &ver, what) || !rd_u32(r, &len, what) || !rd_u32(r, &crc, what))
+            return e->code;
+        if (strcmp(name, h->sec[i].name) || ver != h->sec[i].version)
+            return snap_fail(e, SNAP_ERR_CORRUPT,
+                             "section %d at offset %zu is '%s' version %u, the header lists '%s' "
+                             "version %u",
+                             i, at, name, ver, h->sec[i].name, h->sec[i].version);
+        if (!rd_need(r, len, what))
+            return e->code;
+        uint32_t calc = crc_of(r->p + r->pos, len);
+        if (calc != crc)
+            return snap_fail(e, SNAP_ERR_CORRUPT,
+                             "section '%s' (offset %zu, %u bytes): CRC mismatch (stored %08x, "
+                             "computed %08x): the file is damaged",
+                             name, at, len, crc, calc);
+        ps->sec_data[i] = r->p + r->pos;
+        ps->sec_len[i] = len;
+        r->pos += len;
+    }
+    uint8_t *scratch = malloc(SNAP_CHUNK);
+    if (!scratch)
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    int rc = read_memory(r, "RAM ", "RAM", pc->pm.ram_size, &ps->ram, scratch);
+    if (rc == 0 && pc->vga) {
+        size_t vlen = 0;
+        (void)vga_vram(pc->vga, &vlen);
+        rc = read_memory(r, "VRAM", "VGA memory", vlen, &ps->vram, scratch);
+    }
+    free(scratch);
+    if (rc < 0)
+        return rc;
+    uint64_t flen;
+    uint32_t fcrc;
+    if (!rd_tag(r, "END!", "end marker") || !rd_u64(r, &flen, "end marker"))
+        return e->code;
+    if (flen != r->len)
+        return snap_fail(e, SNAP_ERR_SIZE,
+                         "the file should be %" PRIu64 " bytes long but is %zu (truncated or extended)",
+                         flen, r->len);
+    size_t crc_end = r->pos;
+    if (!rd_u32(r, &fcrc, "end marker"))
+        return e->code;
+    uint32_t calc = crc_of(r->p, crc_end);
+    if (calc != fcrc)
+        return snap_fail(e, SNAP_ERR_CORRUPT,
+                         "whole-file CRC mismatch (stored %08x, computed %08x): the file is damaged",
+                         fcrc, calc);
+    if (r->pos != r->len)
+        return snap_fail(e, SNAP_ERR_SIZE, "%zu unexpected bytes after the end marker", r->len - r->pos);
+    return 0;
+}
+
+static int load_buffer(PcMachine *pc, const uint8_t *buf, size_t len, Err *e)
+{
+    SecList l;
+    collect(pc, &l);
+    if (l.overflow)
+        return snap_fail(e, SNAP_ERR_IO, "internal error: more than %d sections", SNAP_MAX_SECTIONS);
+    Hdr *h = calloc(1, sizeof(*h));
+    Parsed *ps = calloc(1, sizeof(*ps));
+    Backup *bk = calloc(1, sizeof(*bk));
+    if (!h || !ps || !bk) {
+        free(h);
+        free(ps);
+        free(bk);
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    }
+    Rd r = { buf, len, 0, e };
+    bool was = clock_hold(pc);
+    int rc = parse_all(pc, &r, h, &l, ps);
+    if (rc == 0)
+        rc = backup_take(&l, bk, e);
+    if (rc == 0) {
+        /* Commit the sections; on the first refusal put the old state back. */
+        for (int i = 0; i < l.n; i++) {
+            const StateDesc *d = l.s[i].desc;
+            char msg[384];
+            msg[0] = 0;
+            if (state_load(d, l.s[i].opaque, h->sec[i].version, ps->sec_data[i], ps->sec_len[i],
+                           msg, sizeof(msg)) < 0) {
+                rc = snap_fail(e, SNAP_ERR_STATE, "section '%s' %s%s", d->name,
+                               strncmp(strip_section(msg, d->name), "field", 5) ? "refused: " : "",
+                               strip_section(msg, d->name));
+                char m2[256];
+                if (backup_restore(&l, bk, m2, sizeof(m2)) < 0 && e->buf && e->len) {
+                    size_t n = strlen(e->buf);
+                    snprintf(e->buf + n, e->len - n,
+                             "; and the previous state could not be restored (%s)", m2);
+                }
+                pc_post_load(pc);
+                break;
+            }
+        }
+    }
+    if (rc == 0) {
+        commit_memory(pc->pm.ram, &ps->ram);
+        phys_note_write(&pc->pm, 0, pc->pm.ram_size);
+        if (pc->vga) {
+            /* What vga_vram_load() does, without faulting in all 16 MiB of
+             * staging and VRAM when most of it is (and was) zero. */
+            commit_memory(pc->vga->vram, &ps->vram);
+            vga_mark_dirty(pc->vga, 0, VGA_VRAM_SIZE);
+            pc->vga->full_redraw = true;
+        }
+        pc_post_load(pc);
+    }
+    clock_release(pc, was);
+    backup_free(bk, l.n);
+    staged_free(&ps->ram);
+    staged_free(&ps->vram);
+    free(h);
+    free(ps);
+    free(bk);
+    return rc;
+}
+
+int snapshot_load_mem(PcMachine *pc, const uint8_t *buf, size_t len, const char *label, char *err,
+                      size_t errlen)
+{
+    Err e = { err, errlen, label ? label : "<memory>", 0 };
+    if (err && errlen)
+        err[0] = 0;
+    if (!buf && len)
+        return snap_fail(&e, SNAP_ERR_ARG, "no data");
+    return load_buffer(pc, buf ? buf : (const uint8_t *)"", len, &e);
+}
+
+/* Read a whole regular file (bounded by its size). */
+static int read_whole(const char *path, uint8_t **out, size_t *outlen, Err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return snap_fail(e, SNAP_ERR_IO, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return snap_fail(e, SNAP_ERR_IO, "not a regular file");
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
+        close(fd);
+        return snap_fail(e, SNAP_ERR_SIZE, "file too large");
+    }
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        close(fd);
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory reading %zu bytes", n);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            int er = k < 0 ? errno : 0;
+            free(buf);
+            close(fd);
+            return snap_fail(e, SNAP_ERR_IO, "read error: %s", er ? strerror(er) : "file shrank");
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    *out = buf;
+    *outlen = n;
+    return 0;
+}
+
+int snapshot_load(PcMachine *pc, const char *path, char *err, size_t errlen)
+{
+    Err e = { err, errlen, path, 0 };
+    if (err && errlen)
+        err[0] = 0;
+    if (!path || !*path)
+        return snap_fail(&e, SNAP_ERR_ARG, "no file name");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (read_whole(path, &buf, &len, &e) < 0)
+        return e.code;
+    int r = load_buffer(pc, buf, len, &e);
+    free(buf);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* CRC fix-up (tests, fuzzers)                                              */
+
+int snapshot_fix_crcs(uint8_t *buf, size_t len)
+{
+    Err e = { NULL, 0, NULL, 0 };
+    Rd r = { buf, len, 0, &e };
+    if (len < 16 || memcmp(buf, SNAP_MAGIC, 8))
+        return -1;
+    uint32_t hlen = (uint32_t)get_le(buf + 12, 4);
+    if (hlen < 20 || hlen > len)
+        return -1;
+    put_le32(buf + hlen - 4, crc_of(buf, hlen - 4));
+    /* Walk the header again for the section count and whether VRAM follows. */
+    Hdr *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -1;
+    if (parse_header(&r, h) < 0) {
+        free(h);
+        return -1;
+    }
+    int nsec = h->nsec;
+    bool vga = h->flags & FLAG_VGA;
+    free(h);
+    for (int i = 0; i < nsec; i++) {
+        char name[SNAP_MAX_NAME];
+        uint16_t ver;
+        uint32_t slen;
+        if (!rd_tag(&r, "SECT", "") || !rd_str(&r, name, sizeof(name), "") ||
+            !rd_u16(&r, &ver, "") || !rd_u32(&r, &slen, "") || !rd_need(&r, 4, ""))
+            return -1;
+        size_t crc_at = r.pos;
+        r.pos += 4;
+        if (!rd_need(&r, slen, ""))
+            return -1;
+        put_le32(buf + crc_at, crc_of(buf + r.pos, slen));
+        r.pos += slen;
+    }
+    for (int m = 0; m < (vga ? 2 : 1); m++) {
+        uint64_t size;
+        uint32_t chunk, nchunks;
+        if (!rd_tag(&r, m ? "VRAM" : "RAM ", "") || !rd_u64(&r, &size, "") ||
+            !rd_u32(&r, &chunk, "") || !rd_u32(&r, &nchunks, ""))
+            return -1;
+        for (uint32_t c = 0; c < nchunks; c++) {
+            if (!rd_need(&r, SNAP_BITMAP + 12, ""))
+                return -1;
+            size_t at = r.pos;
+            uint32_t comp_len = (uint32_t)get_le(buf + at + SNAP_BITMAP + 4, 4);
+            r.pos += SNAP_BITMAP + 12;
+            if (!rd_need(&r, comp_len, ""))
+                return -1;
+            uLong calc = crc32(0L, Z_NULL, 0);
+            crc_update(&calc, buf + at, SNAP_BITMAP + 8);
+            crc_update(&calc, buf + r.pos, comp_len);
+            put_le32(buf + at + SNAP_BITMAP + 8, (uint32_t)calc);
+            r.pos += comp_len;
+        }
+    }
+    uint64_t flen;
+    if (!rd_tag(&r, "END!", "") || !rd_u64(&r, &flen, "") || !rd_need(&r, 4, ""))
+        return -1;
+    put_le32(buf + r.pos, crc_of(buf, r.pos));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Named snapshots in a directory                                           */
+
+static const char *g_snapdir;
+static char g_default_dir[SNAP_MAX_PATH];
+
+const char *snapshot_dir(void)
+{
+    if (g_snapdir)
+        return g_snapdir;
+    for (int d = 0; d < 4; d++) {
+        if (!g_drive_path[d])
+            continue;
+        snprintf(g_default_dir, sizeof(g_default_dir), "%s", g_drive_path[d]);
+        char *slash = strrchr(g_default_dir, '/');
+        if (!slash)
+            break;
+        if (slash == g_default_dir)
+            slash[1] = 0;
+        else
+            *slash = 0;
+        return g_default_dir;
+    }
+    return ".";
+}
+
+static bool valid_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64 || name[0] == '.')
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        char c = name[k];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int named_path(const char *dir, const char *name, char *out, size_t outlen, Err *e)
+{
+    if (!valid_name(name))
+        return snap_fail(e, SNAP_ERR_ARG,
+                         "invalid snapshot name '%s' (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')",
+                         name ? name : "");
+    if (!dir)
+        dir = snapshot_dir();
+    if (snprintf(out, outlen, "%s/%s%s", dir, name, SNAPSHOT_EXT) >= (int)outlen)
+        return snap_fail(e, SNAP_ERR_ARG, "snapshot path too long");
+    return 0;
+}
+
+int snapshot_savevm(PcMachine *pc, const char *dir, const char *name, char *err, size_t errlen)
+{
+    Err e = { err, errlen, name, 0 };
+    char path[SNAP_MAX_PATH];
+    if (named_path(dir, name, path, sizeof(path), &e) < 0)
+        return e.code;
+    return snapshot_save(pc, path, err, errlen);
+}
+
+int snapshot_loadvm(PcMachine *pc, const char *dir, const char *name, char *err, size_t errlen)
+{
+    Err e = { err, errlen, name, 0 };
+    char path[SNAP_MAX_PATH];
+    if (named_path(dir, name, path, sizeof(path), &e) < 0)
+        return e.code;
+    if (access(path, F_OK) != 0)
+        return snap_fail(&e, SNAP_ERR_IO, "no snapshot '%s' in %s", name, dir ? dir : snapshot_dir());
+    return snapshot_load(pc, path, err, errlen);
+}
+
+int snapshot_delvm(const char *dir, const char *name, char *err, size_t errlen)
+{
+    Err e = { err, errlen, name, 0 };
+    if (err && errlen)
+        err[0] = 0;
+    char path[SNAP_MAX_PATH];
+    if (named_path(dir, name, path, sizeof(path), &e) < 0)
+        return e.code;
+    if (unlink(path) != 0)
+        return snap_fail(&e, SNAP_ERR_IO, "cannot delete '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/* Read just the header of a snapshot file. */
+static int read_header_file(const char *path, Hdr *h)
+{
+    Err e = { NULL, 0, path, 0 };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    uint8_t pre[16];
+    ssize_t k = read(fd, pre, sizeof(pre));
+    if (k != (ssize_t)sizeof(pre) || memcmp(pre, SNAP_MAGIC, 8)) {
+        close(fd);
+        return -1;
+    }
+    uint32_t hlen = (uint32_t)get_le(pre + 12, 4);
+    if (hlen < 20 || hlen > SNAP_MAX_HEADER) {
+        close(fd);
+        return -1;
+    }
+    uint8_t *buf = malloc(hlen);
+    if (!buf || pread(fd, buf, hlen, 0) != (ssize_t)hlen) {
+        free(buf);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    Rd r = { buf, hlen, 0, &e };
+    int rc = parse_header(&r, h);
+    free(buf);
+    return rc < 0 ? -1 : 0;
+}
+
+static void human_size(uint64_t n, char *out, size_t len)
+{
+    if (n >= (1u << 20))
+        snprintf(out, len, "%.1f MiB", (double)n / (1 << 20));
+    else if (n >= 1024)
+        snprintf(out, len, "%.1f KiB", (double)n / 1024);
+    else
+        snprintf(out, len, "%" PRIu64 " B", n);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void outf(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+    if (*pos + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *pos += (size_t)n < len - *pos ? (size_t)n : len - *pos - 1;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int snapshot_info(const char *dir, char *buf, size_t len)
+{
+    if (!dir)
+        dir = snapshot_dir();
+    if (!buf || !len)
+        return SNAP_ERR_ARG;
+    buf[0] = 0;
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        snprintf(buf, len, "cannot read snapshot directory '%s': %s\n", dir, strerror(errno));
+        return SNAP_ERR_IO;
+    }
+    size_t pos = 0;
+    int count = 0;
+#define OUT(...) outf(buf, len, &pos, __VA_ARGS__)
+    OUT("List of snapshots present in %s:\n", dir);
+    OUT("%-24s %10s  %-19s  %15s  %14s\n", "TAG", "SIZE", "DATE", "VM CLOCK", "ICOUNT");
+    /* The *.vsn names, sorted. */
+    char **names = NULL;
+    size_t nn = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        size_t n = strlen(de->d_name), el = strlen(SNAPSHOT_EXT);
+        if (n <= el || strcmp(de->d_name + n - el, SNAPSHOT_EXT))
+            continue;
+        if (nn == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(names, cap * sizeof(*names));
+            if (!nv)
+                break;
+            names = nv;
+        }
+        if (!(names[nn] = strdup(de->d_name)))
+            break;
+        nn++;
+    }
+    closedir(dp);
+    if (nn)
+        qsort(names, nn, sizeof(*names), cmp_names);
+    Hdr *h = calloc(1, sizeof(*h));
+    for (size_t k = 0; h && k < nn; k++) {
+        const char *fname = names[k];
+        size_t n = strlen(fname), el = strlen(SNAPSHOT_EXT);
+        char path[SNAP_MAX_PATH];
+        if (snprintf(path, sizeof(path), "%s/%s", dir, fname) >= (int)sizeof(path))
+            continue;
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        memset(h, 0, sizeof(*h));
+        char tag[SNAP_MAX_NAME + 8];
+        snprintf(tag, sizeof(tag), "%.*s", (int)(n - el), fname);
+        char sz[32];
+        human_size((uint64_t)st.st_size, sz, sizeof(sz));
+        if (read_header_file(path, h) < 0) {
+            OUT("%-24s %10s  (not a readable vessel snapshot)\n", tag, sz);
+            continue;
+        }
+        time_t t = (time_t)h->created;
+        struct tm tm;
+        char date[32] = "?";
+        if (localtime_r(&t, &tm))
+            strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+        uint64_t ms = h->vtime_ns / 1000000u;
+        OUT("%-24s %10s  %-19s  %4" PRIu64 ":%02u:%02u.%03u  %14" PRIu64 "\n", tag, sz, date,
+            ms / 3600000u, (unsigned)(ms / 60000u % 60u), (unsigned)(ms / 1000u % 60u),
+            (unsigned)(ms % 1000u), h->icount);
+        count++;
+    }
+#undef OUT
+    free(h);
+    for (size_t k = 0; k < nn; k++)
+        free(names[k]);
+    free(names);
+    return count;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command line                                                             */
+
+const char snapshot_usage[] =
+    "Snapshots:\n"
+    "  -loadvm NAME|FILE              start from snapshot NAME (DIR/NAME" SNAPSHOT_EXT ") or a file\n"
+    "  -snapshot-dir DIR              where savevm/loadvm keep NAME" SNAPSHOT_EXT
+    " (default: next to the\n"
+    "                                 first disk image, else the current directory)\n"
+    "  -savevm-at ICOUNT:FILE         save to FILE once ICOUNT instructions have retired, then go on\n"
+    "                                 (deterministic with -icount)\n";
+
+static const char *g_loadvm;
+typedef struct SaveAt {
+    PcMachine *pc;
+    uint64_t icount;
+    const char *path;
+    VTimer timer;
+    bool done;
+} SaveAt;
+static SaveAt g_save_at[SNAPSHOT_MAX_SAVE_AT];
+static int g_nsave_at;
+
+int snapshot_parse_flag(int argc, char **argv, int *k)
+{
+    const char *a = argv[*k];
+    if (a[0] == '-' && a[1] == '-' && a[2])
+        a++;
+    bool loadvm = !strcmp(a, "-loadvm"), dir = !strcmp(a, "-snapshot-dir"),
+         at = !strcmp(a, "-savevm-at");
+    if (!loadvm && !dir && !at)
+        return 0;
+    if (*k + 1 >= argc) {
+        fprintf(stderr, "vessel: option '%s' needs an argument (see vessel --help)\n", argv[*k]);
+        return -1;
+    }
+    const char *v = argv[++*k];
+    if (loadvm) {
+        g_loadvm = v;
+    } else if (dir) {
+        g_snapdir = v;
+    } else {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 0);
+        if (errno || end == v || *end != ':' || !end[1] || v[0] == '-') {
+            fprintf(stderr, "vessel: -savevm-at: expected ICOUNT:FILE, got '%s' (see vessel --help)\n",
+                    v);
+            return -1;
+        }
+        if (g_nsave_at >= SNAPSHOT_MAX_SAVE_AT) {
+            fprintf(stderr, "vessel: -savevm-at: at most %d of them\n", SNAPSHOT_MAX_SAVE_AT);
+            return -1;
+        }
+        g_save_at[g_nsave_at].icount = n;
+        g_save_at[g_nsave_at].path = end + 1;
+        g_nsave_at++;
+    }
+    return 1;
+}
+
+static double host_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void save_at_fire(SaveAt *s)
+{
+    char err[512];
+    s->done = true;
+    double t0 = host_ms();
+    if (snapshot_save(s->pc, s->path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vessel: -savevm-at: %s\n", err);
+        pc_request_exit(s->pc, 2);
+        return;
+    }
+    double t1 = host_ms();
+    struct stat st;
+    char sz[32] = "?";
+    if (stat(s->path, &st) == 0)
+        human_size((uint64_t)st.st_size, sz, sizeof(sz));
+    fprintf(stderr, "vessel: saved snapshot '%s' at icount %" PRIu64 " (%.1f ms, %s)\n", s->path,
+            pc_icount(s->pc), t1 - t0, sz);
+}
+
+/* ICOUNT mode: a timer at the virtual time the instruction count is
+ * expected to reach; it re-arms until the count is there, and lets any
+ * device timer due at the same instant fire first, so the snapshot is
+ * taken at a quiet point of the main loop. */
+static void save_at_timer(void *opaque)
+{
+    SaveAt *s = opaque;
+    VClock *c = &s->pc->clk;
+    uint64_t ic = pc_icount(s->pc);
+    int64_t now = vclock_now(c);
+    if (ic < s->icount) {
+        uint64_t d = s->icount - ic;
+        int sh = c->icount_shift;
+        int64_t dt = d > ((uint64_t)INT64_MAX >> (sh + 2)) ? INT64_MAX / 4 : (int64_t)(d << sh);
+        vtimer_mod(&s->timer, now + dt);
+        return;
+    }
+    if (vclock_deadline(c) <= now) {
+        vtimer_mod(&s->timer, now);
+        return;
+    }
+    save_at_fire(s);
+}
+
+/* HOST mode: checked about every millisecond from the main loop. */
+static void save_at_poll(void *opaque)
+{
+    PcMachine *pc = opaque;
+    for (int i = 0; i < g_nsave_at; i++)
+        if (!g_save_at[i].done && pc_icount(pc) >= g_save_at[i].icount)
+            save_at_fire(&g_save_at[i]);
+}
+
+int snapshot_setup(PcMachine *pc, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    if (g_loadvm) {
+        /* A name in the snapshot directory, else a file path. */
+        char path[SNAP_MAX_PATH];
+        const char *file = g_loadvm;
+        if (valid_name(g_loadvm) &&
+            snprintf(path, sizeof(path), "%s/%s%s", snapshot_dir(), g_loadvm, SNAPSHOT_EXT) <
+                (int)sizeof(path) &&
+            access(path, F_OK) == 0)
+            file = path;
+        double t0 = host_ms();
+        int r = snapshot_load(pc, file, err, errlen);
+        if (r < 0)
+            return r;
+        if (getenv("VESSEL_SNAPSHOT_TIMING"))
+            fprintf(stderr, "vessel: loaded snapshot '%s' at icount %" PRIu64 " (%.1f ms)\n", file,
+                    pc_icount(pc), host_ms() - t0);
+    }
+    bool poll = false;
+    for (int i = 0; i < g_nsave_at; i++) {
+        SaveAt *s = &g_save_at[i];
+        s->pc = pc;
+        s->done = false;
+        if (pc->cfg.icount) {
+            vtimer_init(&s->timer, &pc->clk, save_at_timer, s);
+            vtimer_mod(&s->timer, vclock_now(&pc->clk));
+        } else {
+            poll = true;
+        }
+    }
+    if (poll && pc_add_poll_hook(pc, save_at_poll, pc) < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "-savevm-at: no free poll hook");
+        return SNAP_ERR_ARG;
+    }
+    return 0;
+}
