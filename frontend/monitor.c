@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@
 #include "cpu/cpu.h"
 #include "devices/pc.h"
 #include "frontend/debug.h"
+#include "frontend/display.h"
+#include "frontend/snapshot.h"
 #include "mem/phys.h"
 
 #define MON_PROMPT "(vessel) "
@@ -301,7 +304,15 @@ static void info_cmd(const char *what, DbgOut *o)
         dbg_printf(o, "VM status: %s\n", dbg_stopped() ? "paused" : "running");
     } else if (!strcmp(what, "breakpoints") || !strcmp(what, "watchpoints")) {
         dbg_list_points(o);
-    } else if (!strcmp(what, "pic") || !strcmp(what, "pci")) {
+    } else if (!strcmp(what, "snapshots")) {
+        char *buf = malloc(65536);
+        if (buf) {
+            snapshot_info(NULL, buf, 65536);
+            dbg_printf(o, "%s", buf);
+            free(buf);
+        }
+    } else if (!strcmp(what, "pic") || !strcmp(what, "pci") || !strcmp(what, "lapic") ||
+               !strcmp(what, "ioapic")) {
         char *buf = malloc(65536);
         if (!buf)
             return;
@@ -430,8 +441,14 @@ static const char help_text[] =
     "info cpus               the CPU and where it is\n"
     "info tlb | info mem     page table mappings | ranges by protection\n"
     "info pic | info pci     interrupt controllers | PCI devices\n"
+    "info lapic | info ioapic  local APIC | I/O APIC registers\n"
     "info status             running or paused\n"
     "info breakpoints        breakpoints and watchpoints (gdb's and the monitor's)\n"
+    "info snapshots          the snapshot directory and its snapshots\n"
+    "savevm NAME             save the machine (time and size are shown)\n"
+    "loadvm NAME             load a snapshot (a failed load leaves the machine as it was)\n"
+    "delvm NAME              delete a snapshot\n"
+    "screendump FILE.png     save the screen as PNG\n"
     "x/FMT ADDR              dump linear memory (FMT: count, x d u o c, b h w g)\n"
     "xp/FMT ADDR             dump physical memory\n"
     "stepi [N]               execute N instructions (default 1), then stay stopped\n"
@@ -552,6 +569,31 @@ void monitor_exec(const char *line, DbgOut *o, int src)
             return;
         }
         dbg_resume();
+    } else if (!strcmp(c, "savevm") || !strcmp(c, "loadvm") || !strcmp(c, "delvm")) {
+        if (argc < 2) {
+            dbg_printf(o, "%s: expected a snapshot name\n", c);
+            return;
+        }
+        char err[1024];
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = !strcmp(c, "savevm")   ? snapshot_savevm(pc, NULL, argv[1], err, sizeof(err))
+                : !strcmp(c, "loadvm") ? snapshot_loadvm(pc, NULL, argv[1], err, sizeof(err))
+                                       : snapshot_delvm(NULL, argv[1], err, sizeof(err));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (r < 0)
+            dbg_printf(o, "%s: %s\n", c, err);
+        else
+            dbg_printf(o, "%s %s: done in %.1f ms\n", c, argv[1], ms);
+    } else if (!strcmp(c, "screendump")) {
+        char err[256];
+        if (argc < 2)
+            dbg_printf(o, "screendump: expected FILE.png\n");
+        else if (screendump_png(pc, argv[1], err, sizeof(err)) < 0)
+            dbg_printf(o, "screendump: %s\n", err);
+        else
+            dbg_printf(o, "screen saved to %s\n", argv[1]);
     } else if (!strcmp(c, "system_reset")) {
         pc_system_reset(pc);
         if (dbg_stopped())
