@@ -29,7 +29,7 @@ demo: build
 	    -device isa-debug-exit,iobase=0xf4,iosize=4; s=$$?; [ $$s -eq 1 ] || exit $$s
 
 guest: deps
-	@sh scripts/build-guest.sh $(BUILD)/guest
+	@bash scripts/build-guest.sh $(BUILD)/guest
 
 test-plain: build guest
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
