@@ -40,6 +40,12 @@ int debug_setup(PcMachine *pc, char *err, size_t errlen);
 /** Closes every debugger socket and restores the terminal. */
 void debug_shutdown(void);
 
+/** Install the debugger's main-loop hooks even without -gdb/-monitor, so
+ *  that descriptors registered with dbg_watch_fd() are serviced while the
+ *  guest runs and while it is stopped (the terminal's Ctrl-A c monitor).
+ *  Call after debug_setup().  Returns 0. */
+int debug_enable_hooks(PcMachine *pc);
+
 /* ---------------------------------------------------------------------
  * Internal to frontend/: the debugger core (gdbstub.c) used by monitor.c.
  * --------------------------------------------------------------------- */

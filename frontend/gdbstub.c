@@ -1773,6 +1773,18 @@ int debug_setup(PcMachine *pc, char *err, size_t errlen)
     return 0;
 }
 
+int debug_enable_hooks(PcMachine *pc)
+{
+    dbg.pc = pc;
+    dbg.cpu = pc_cpu(pc);
+    if (!dbg.hooks_on) {
+        static const PcDebugHooks hooks = { dbg_poll_hook, dbg_stopped_hook, NULL };
+        pc_set_debug_hooks(pc, &hooks, false);
+        dbg.hooks_on = true;
+    }
+    return 0;
+}
+
 void debug_shutdown(void)
 {
     monitor_shutdown();

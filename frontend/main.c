@@ -85,7 +85,8 @@ static const char usage_text[] =
     "  -h, --help                     this text\n"
     "  -version                       the version\n"
     "\n"
-    "Terminal escapes with -serial stdio / -nographic: Ctrl-A x quits, Ctrl-A a sends Ctrl-A.\n";
+    "Terminal escapes with -serial stdio / -nographic: Ctrl-A x quits, Ctrl-A c switches between\n"
+    "the serial console and the monitor, Ctrl-A a sends Ctrl-A.\n";
 
 static void die_usage(const char *fmt, ...)
 {
@@ -321,19 +322,67 @@ static void term_raw(void)
     tcsetattr(STDIN_FILENO, TCSANOW, &t);
 }
 
-static void poll_stdin(void *opaque)
+/* The terminal: COM1's input, and the monitor after Ctrl-A c (QEMU's
+ * multiplexed console).  Serviced through the debugger's descriptor watch,
+ * so the monitor keeps answering while the guest is stopped. */
+static bool term_monitor;          /* Ctrl-A c toggled: lines go to the monitor */
+static char mon_line[512];
+static size_t mon_len;
+
+static void term_puts(const char *s)
+{
+    /* Raw terminal: translate \n to \r\n. */
+    for (; *s; s++) {
+        if (*s == '\n')
+            fputc('\r', stdout);
+        fputc(*s, stdout);
+    }
+    fflush(stdout);
+}
+
+static void term_monitor_char(uint8_t c)
+{
+    if (c == '\r' || c == '\n') {
+        term_puts("\n");
+        mon_line[mon_len] = 0;
+        DbgOut out = { 0 };
+        monitor_exec(mon_line, &out, MON_SRC_MONITOR);
+        if (out.len) {
+            char *text = malloc(out.len + 1);
+            if (text) {
+                memcpy(text, out.buf, out.len);
+                text[out.len] = 0;
+                term_puts(text);
+                free(text);
+            }
+        }
+        dbg_out_free(&out);
+        mon_len = 0;
+        term_puts("(vessel) ");
+    } else if (c == 0x7F || c == 0x08) {
+        if (mon_len) {
+            mon_len--;
+            term_puts("\b \b");
+        }
+    } else if (c >= 0x20 && mon_len < sizeof(mon_line) - 1) {
+        mon_line[mon_len++] = (char)c;
+        fputc(c, stdout);
+        fflush(stdout);
+    }
+}
+
+static void stdin_ready(void *opaque, int fd)
 {
     PcMachine *pc = opaque;
     uint8_t buf[256];
     if (!stdin_serial)
         return;
-    struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
-    if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLIN | POLLHUP)))
-        return;
-    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    ssize_t n = read(fd, buf, sizeof(buf));
     if (n <= 0) {
-        if (n == 0)
+        if (n == 0) {
             stdin_serial = false; /* EOF */
+            dbg_unwatch_fd(fd);
+        }
         return;
     }
     uint8_t out[256];
@@ -343,9 +392,16 @@ static void poll_stdin(void *opaque)
         if (escape_pending) {
             escape_pending = false;
             if (c == 'x') {
-                fprintf(stderr, "\r\nvessel: terminated by Ctrl-A x\r\n");
+                term_puts("\nvessel: terminated by Ctrl-A x\n");
                 pc_request_exit(pc, 0);
+                dbg_resume();
                 return;
+            }
+            if (c == 'c') {
+                term_monitor = !term_monitor;
+                term_puts(term_monitor ? "\nvessel monitor (Ctrl-A c returns to the serial console)\n(vessel) "
+                                       : "\n");
+                continue;
             }
             if (c != 0x01)
                 continue;
@@ -353,10 +409,14 @@ static void poll_stdin(void *opaque)
             escape_pending = true;
             continue;
         }
-        out[m++] = c;
+        if (term_monitor)
+            term_monitor_char(c);
+        else
+            out[m++] = c;
     }
     /* Bytes the UART cannot take now are dropped, as a real line would. */
-    pc_serial_input(pc, 0, out, m);
+    if (m)
+        pc_serial_input(pc, 0, out, m);
 }
 
 /* Host input of -serial backends other than stdio (pty, tcp, ...). */
@@ -777,7 +837,6 @@ int main(int argc, char **argv)
     if (serial_is_stdio) {
         stdin_serial = true;
         term_raw();
-        pc_add_poll_hook(pc, poll_stdin, pc);
     }
     if (serial_host[0] || serial_host[1])
         pc_add_poll_hook(pc, poll_serial_hosts, pc);
@@ -788,6 +847,10 @@ int main(int argc, char **argv)
         die("%s", err);
     if (debug_setup(pc, err, sizeof(err)) < 0)
         die("%s", err);
+    if (stdin_serial) {
+        debug_enable_hooks(pc);
+        dbg_watch_fd(STDIN_FILENO, stdin_ready, pc);
+    }
     int status = pc_run(pc);
     debug_shutdown();
     display_shutdown();
