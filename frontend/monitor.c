@@ -25,6 +25,8 @@
 
 #include "cpu/cpu.h"
 #include "devices/pc.h"
+#include "devices/blockdev.h"
+#include "devices/ide.h"
 #include "frontend/debug.h"
 #include "frontend/display.h"
 #include "frontend/snapshot.h"
@@ -449,6 +451,8 @@ static const char help_text[] =
     "loadvm NAME             load a snapshot (a failed load leaves the machine as it was)\n"
     "delvm NAME              delete a snapshot\n"
     "screendump FILE.png     save the screen as PNG\n"
+    "change ideC-cdU FILE    insert a CD-ROM image (e.g. change ide1-cd0 x.iso)\n"
+    "eject ideC-cdU          remove the CD-ROM medium\n"
     "x/FMT ADDR              dump linear memory (FMT: count, x d u o c, b h w g)\n"
     "xp/FMT ADDR             dump physical memory\n"
     "stepi [N]               execute N instructions (default 1), then stay stopped\n"
@@ -586,6 +590,35 @@ void monitor_exec(const char *line, DbgOut *o, int src)
             dbg_printf(o, "%s: %s\n", c, err);
         else
             dbg_printf(o, "%s %s: done in %.1f ms\n", c, argv[1], ms);
+    } else if (!strcmp(c, "change") || !strcmp(c, "eject")) {
+        /* change ideC-cdU FILE | eject ideC-cdU: swap a CD-ROM's medium. */
+        int ch, unit;
+        static BlockDev *mon_media[4]; /* media opened here (closed when replaced) */
+        if (argc < 2 || sscanf(argv[1], "ide%d-cd%d", &ch, &unit) != 2 || ch < 0 || ch > 1 || unit < 0 ||
+            unit > 1 || (!strcmp(c, "change") && argc < 3)) {
+            dbg_printf(o, "usage: change ideC-cdU FILE | eject ideC-cdU  (e.g. ide1-cd0)\n");
+            return;
+        }
+        BlockDev *bd = NULL;
+        if (!strcmp(c, "change")) {
+            char err[256];
+            bd = blockdev_open(argv[2], BLOCKDEV_RDONLY, err, sizeof(err));
+            if (!bd) {
+                dbg_printf(o, "change: %s\n", err);
+                return;
+            }
+        }
+        if (ide_cd_change(pc_ide(pc), ch, unit, bd) < 0) {
+            dbg_printf(o, "%s: ide%d-cd%d is not a CD-ROM drive\n", c, ch, unit);
+            if (bd)
+                blockdev_close(bd);
+            return;
+        }
+        int slot = ch * 2 + unit;
+        if (mon_media[slot])
+            blockdev_close(mon_media[slot]);
+        mon_media[slot] = bd;
+        dbg_printf(o, "%s: ide%d-cd%d %s\n", c, ch, unit, bd ? argv[2] : "is empty");
     } else if (!strcmp(c, "screendump")) {
         char err[256];
         if (argc < 2)

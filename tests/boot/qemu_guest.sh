@@ -170,6 +170,25 @@ def run(mode):
         if m.group(1).decode() != krel:
             raise Fail(f"uname -r answered {m.group(1).decode()!r}, expected {krel!r}")
 
+        # The CPU the guest sees: an Intel family-6 CPU (vessel: Pentium II model 3;
+        # QEMU's pentium2 says model 5) with an x87,
+        # CMOV and CX8, as CPUID reports them.
+        start = c.pos
+        c.send("cat /proc/cpuinfo")
+        m = c.expect(r"\nflags\s*:([^\n]*)\n[\s\S]*?vessel# ", 30, "/proc/cpuinfo")
+        info = c.buf[start:m.end()].decode(errors="replace")
+        for want in (r"vendor_id\s*: GenuineIntel", r"cpu family\s*: 6\s"):
+            if not re.search(want, info):
+                raise Fail(f"/proc/cpuinfo does not match {want!r}")
+        flags = m.group(1).decode().split()
+        for f in ("fpu", "tsc", "cx8", "cmov", "pge", "pse", "apic"):
+            if f not in flags:
+                raise Fail(f"/proc/cpuinfo flags lack {f!r}: {' '.join(flags)}")
+
+        # The root file system is the IDE disk's ext4 partition.
+        c.send("mount")
+        m = c.expect(r"\n(/dev/sda2 on / type ext4[^\n]*)\n[\s\S]*?vessel# ", 30, "mount")
+
         c.send("cat /sys/class/ata_device/dev1.0/xfer_mode")
         m = c.expect(r"\n(\S+)\nvessel# ", 30, "the disk's transfer mode")
         xfer = m.group(1).decode()
