@@ -48,10 +48,10 @@ static const char usage_text[] =
     "                                 a write of V to PORT exits with status (V<<1)|1\n"
     "  -no-reboot                     exit instead of resetting on triple fault/reset\n"
     "  -vga std|none                  the std VGA (Bochs VBE) at 00:02.0 (default std)\n"
-    "Disks (raw images):\n"
+    "Disks (raw or qcow2 images, detected by content unless format= is given):\n"
     "  -hda/-hdb/-hdc/-hdd FILE       IDE disk as primary master/slave, secondary master/slave\n"
     "  -cdrom FILE                    CD-ROM image (read-only) as secondary master\n"
-    "  -drive file=FILE[,if=ide][,index=N][,media=disk|cdrom][,format=raw][,readonly=on]\n"
+    "  -drive file=FILE[,if=ide][,index=N][,media=disk|cdrom][,format=raw|qcow2][,readonly=on]\n"
     "  -snapshot                      writes go to a temporary overlay; images are never changed\n"
     "  -boot c|d|order=LETTERS        boot order: c disk, d CD-ROM, a floppy, n network\n"
     "Direct kernel boot (through SeaBIOS and QEMU's linuxboot/multiboot option ROMs):\n"
@@ -459,6 +459,7 @@ int main(int argc, char **argv)
     const char *bios_path = NULL;
     const char *drive_path[4] = { NULL, NULL, NULL, NULL };
     bool drive_ro[4] = { false, false, false, false };
+    int drive_fmt[4] = { 0, 0, 0, 0 };
     bool snapshot = false;
     const char *kernel_path = NULL, *initrd_spec = NULL, *append = "";
     const char *serial_spec[2] = { NULL, NULL };
@@ -620,13 +621,17 @@ int main(int argc, char **argv)
             NEED_ARG();
             char *v = strdup(argv[++k]);
             const char *file = NULL;
-            int index = -1;
+            int index = -1, fmt = 0;
             bool cd = false, ro = false;
             for (char *tok = strtok(v, ","); tok; tok = strtok(NULL, ",")) {
                 if (!strncmp(tok, "file=", 5))
                     file = tok + 5;
-                else if (!strcmp(tok, "if=ide") || !strcmp(tok, "format=raw"))
+                else if (!strcmp(tok, "if=ide"))
                     continue;
+                else if (!strcmp(tok, "format=raw"))
+                    fmt = BLOCKDEV_FORMAT_RAW;
+                else if (!strcmp(tok, "format=qcow2"))
+                    fmt = BLOCKDEV_FORMAT_QCOW2;
                 else if (!strncmp(tok, "index=", 6))
                     index = (int)parse_int(tok + 6, "-drive index");
                 else if (!strcmp(tok, "media=cdrom"))
@@ -638,7 +643,7 @@ int main(int argc, char **argv)
                 else if (!strcmp(tok, "readonly=off"))
                     ro = false;
                 else
-                    die_usage("-drive: unsupported option '%s' (vessel has if=ide, format=raw)", tok);
+                    die_usage("-drive: unsupported option '%s' (vessel has if=ide, format=raw|qcow2)", tok);
             }
             if (!file)
                 die_usage("-drive: file= is required");
@@ -651,6 +656,7 @@ int main(int argc, char **argv)
             if (drive_path[index])
                 die_usage("-drive: index %d is already in use", index);
             drive_path[index] = strdup(file);
+            drive_fmt[index] = fmt;
             cfg.drive_cdrom[index] = cd;
             drive_ro[index] = ro || cd;
             free(v);
@@ -771,7 +777,8 @@ int main(int argc, char **argv)
                 die("drive '%s': the same image is already attached as drive %d", drive_path[d], e);
         }
         char berr[256];
-        int flags = (drive_ro[d] ? BLOCKDEV_RDONLY : 0) | (snapshot && !drive_ro[d] ? BLOCKDEV_SNAPSHOT : 0);
+        int flags = (drive_ro[d] ? BLOCKDEV_RDONLY : 0) | (snapshot && !drive_ro[d] ? BLOCKDEV_SNAPSHOT : 0) |
+                    drive_fmt[d];
         cfg.drives[d] = blockdev_open(drive_path[d], flags, berr, sizeof(berr));
         if (!cfg.drives[d])
             die("disk image %s", berr);
