@@ -599,10 +599,9 @@ static void apic_reset_regs(Apic *s)
     s->icr[0] = s->icr[1] = 0;
     for (int n = 0; n < APIC_LVT_NB; n++)
         s->lvt[n] = LVT_MASKED;
-    /* QEMU's apic_reset for the BSP: LINT0 ExtINT, unmasked, so the 8259
-     * reaches the CPU while the firmware has not touched the APIC. */
-    if (s->apicbase & APIC_BASE_BSP)
-        s->lvt[APIC_LVT_LINT0] = APIC_DM_EXTINT << 8;
+    /* Every LVT entry masked after RESET (SDM vol. 3 §10.4.7.1), LINT0
+     * included: the firmware sets up virtual-wire mode (SeaBIOS does), as
+     * QEMU 7.2 also requires. */
     s->initial_count = 0;
     s->divide_conf = 0;
     s->count_load_ns = s->clk ? vclock_now(s->clk) : 0;

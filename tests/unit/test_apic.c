@@ -138,7 +138,7 @@ static void test_reset_values(void **st)
     assert_int_equal(rd(a, 0x320), 0x10000);
     assert_int_equal(rd(a, 0x330), 0x10000);
     assert_int_equal(rd(a, 0x340), 0x10000);
-    assert_int_equal(rd(a, 0x350), 0x700);
+    assert_int_equal(rd(a, 0x350), 0x10000); /* LINT0 masked too (SDM 10.4.7.1) */
     assert_int_equal(rd(a, 0x360), 0x10000);
     assert_int_equal(rd(a, 0x370), 0x10000);
     assert_int_equal(rd(a, 0x380), 0);
@@ -513,7 +513,13 @@ static void test_spurious(void **st)
 static void test_lint0_extint_pass_through(void **st)
 {
     A *a = *st;
-    /* Reset state: LINT0 ExtINT unmasked even before the BIOS runs. */
+    /* Reset state: LINT0 masked; the pin does nothing until the firmware
+     * sets up virtual-wire mode (LINT0 = ExtINT). */
+    apic_set_lint(a->apic, 0, 1);
+    assert_int_equal(a->intr, 0);
+    apic_set_lint(a->apic, 0, 0);
+    wr(a, 0xF0, 0x1FF);   /* software enable */
+    wr(a, 0x350, 0x700);  /* LINT0: ExtINT, unmasked */
     apic_set_lint(a->apic, 0, 1);
     assert_int_equal(a->intr, 1);
     assert_int_equal(apic_intack(a->apic), -1); /* ask the 8259 */
@@ -623,7 +629,7 @@ static void test_global_disable_and_base_move(void **st)
     assert_int_equal(rd(a, 0x80), 0);
     assert_int_equal(rd(a, 0xF0), 0xFF);
     assert_int_equal(rd(a, 0x200 + 0x40), 0);
-    assert_int_equal(rd(a, 0x350), 0x700);
+    assert_int_equal(rd(a, 0x350), 0x10000);
     /* apic_reset restores the default base. */
     apic_msr_write(a->apic, 0xFED00800ull);
     apic_reset(a->apic);
