@@ -469,10 +469,40 @@ PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen)
     return pc;
 }
 
+static void nic_log(void *opaque, const char *msg) { pc_logf(opaque, "%s", msg); }
+
+E1000 *pc_add_e1000(PcMachine *pc, int devfn, const uint8_t mac[6], struct NetBackend *be,
+                    const uint8_t *rom, size_t rom_size, char *err, size_t errlen)
+{
+    if (pc->nnics >= PC_MAX_NICS) {
+        snprintf(err, errlen, "too many NICs (at most %d)", PC_MAX_NICS);
+        return NULL;
+    }
+    E1000 *nic = e1000_new(pc->pci, devfn, &pc->pm, &pc->io, &pc->clk, mac, be);
+    if (!nic) {
+        snprintf(err, errlen, "cannot add the e1000 at %02x.%d (slot in use or out of memory)",
+                 PCI_SLOT(devfn), PCI_FUNC(devfn));
+        return NULL;
+    }
+    if (rom && rom_size && fw_cfg_add_file(pc->fw_cfg, "pci8086,100e.rom", rom, rom_size) < 0) {
+        e1000_free(nic);
+        snprintf(err, errlen, "cannot add the e1000 option ROM to fw_cfg");
+        return NULL;
+    }
+    if (pc->cfg.log_mask & (CPU_LOG_UNIMP | CPU_LOG_GUEST_ERRORS)) {
+        nic->log = nic_log;           /* unknown registers, DMA outside RAM */
+        nic->log_opaque = pc;
+    }
+    pc->nic[pc->nnics++] = nic;
+    return nic;
+}
+
 void pc_free(PcMachine *pc)
 {
     if (!pc)
         return;
+    for (int n = 0; n < pc->nnics; n++)
+        e1000_free(pc->nic[n]);
     if (pc->vga)
         vga_free(pc->vga);
     if (pc->ide)
@@ -524,6 +554,8 @@ static void pc_reset(PcMachine *pc)
     ide_reset(pc->ide);
     if (pc->vga)
         vga_reset(pc->vga);
+    for (int n = 0; n < pc->nnics; n++)
+        e1000_reset(pc->nic[n]);
     i8254_reset(pc->pit);
     i8042_reset(pc->kbc);
     for (int n = 0; n < 2; n++)

@@ -32,6 +32,13 @@ enum {
     PC_LOG_EXITSTATE = 1 << 11,  /**< at exit: icount and CRCs of CPU state and RAM */
 };
 
+struct E1000;
+struct NetBackend;
+
+/** The board has NICs: pc_add_e1000() (frontend/net.c tests this). */
+#define PC_HAVE_ADD_E1000 1
+#define PC_MAX_NICS 4
+
 /** Machine configuration, filled by the front end. */
 typedef struct PcConfig {
     uint32_t ram_size;           /**< bytes */
@@ -72,6 +79,15 @@ typedef struct PcConfig {
 /** Builds the machine. Returns NULL with a message in err on failure
  *  (bad ROM size, out of memory). */
 PcMachine *pc_new(const PcConfig *cfg, char *err, size_t errlen);
+
+/** Adds an Intel 82540EM (e1000) at PCI devfn (e.g. 0x18 = 00:03.0), after
+ *  pc_new() and before pc_run(): INTA through the PIIX3 PIRQ routing, BAR0
+ *  MMIO / BAR1 I/O as the firmware assigns them, the given MAC, frames to
+ *  and from be (may be NULL).  rom (rom_size bytes, may be NULL) is copied
+ *  into fw_cfg file "pci8086,100e.rom" (SeaBIOS runs it: iPXE).  Returns
+ *  the NIC (owned by the board), or NULL with a message in err. */
+struct E1000 *pc_add_e1000(PcMachine *pc, int devfn, const uint8_t mac[6], struct NetBackend *be,
+                           const uint8_t *rom, size_t rom_size, char *err, size_t errlen);
 
 /** Frees the machine. */
 void pc_free(PcMachine *pc);

@@ -7,6 +7,7 @@
 
 #include "cpu/cpu.h"
 #include "devices/apic.h"
+#include "devices/e1000.h"
 #include "devices/bus.h"
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
@@ -53,6 +54,8 @@ struct PcMachine {
     Ioapic *ioapic;
     IdeController *ide;
     Vga *vga;
+    E1000 *nic[PC_MAX_NICS];  /* pc_add_e1000 */
+    int nnics;
     Irq isa_irq[16];
     volatile int exit_status;   /* -1 running */
     volatile int reset_requested;

@@ -60,6 +60,9 @@ static const StateDesc board_state = {
 /* Per-port copies of the UART table under distinct names (filled on first
  * use; the table and hooks are the UART's own). */
 static StateDesc uart_desc[2];
+/* NICs: "e1000@03.0", "e1000@04.0", ... by PCI slot (one table). */
+static StateDesc nic_desc[PC_MAX_NICS];
+static char nic_name[PC_MAX_NICS][16];
 
 void pc_foreach_state(PcMachine *pc, PcStateFn fn, void *ctx)
 {
@@ -78,6 +81,13 @@ void pc_foreach_state(PcMachine *pc, PcStateFn fn, void *ctx)
     fn(ctx, &ide_state, pc->ide);
     if (pc->vga)
         fn(ctx, &vga_state, pc->vga);
+    for (int n = 0; n < pc->nnics; n++) {
+        snprintf(nic_name[n], sizeof(nic_name[n]), "e1000@%02x.%d", PCI_SLOT(pc->nic[n]->pci.devfn),
+                 PCI_FUNC(pc->nic[n]->pci.devfn));
+        nic_desc[n] = e1000_state;
+        nic_desc[n].name = nic_name[n];
+        fn(ctx, &nic_desc[n], pc->nic[n]);
+    }
     fn(ctx, &i8259_state, pc->pic);
     if (pc->apic) {
         fn(ctx, &apic_state, pc->apic);

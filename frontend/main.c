@@ -27,6 +27,7 @@
 #include "frontend/chardev_host.h"
 #include "frontend/debug.h"
 #include "frontend/display.h"
+#include "frontend/net.h"
 #include "frontend/snapshot.h"
 #include "frontend/trace.h"
 
@@ -477,6 +478,11 @@ int main(int argc, char **argv)
             exit(2);
         if (sf > 0)
             continue;
+        int nr = net_parse_flag(argc, argv, &k); /* -nic -netdev -net -device e1000 -object */
+        if (nr < 0)
+            exit(2);
+        if (nr > 0)
+            continue;
         const char *a = argv[k];
         /* QEMU accepts --flag as -flag. */
         if (a[0] == '-' && a[1] == '-' && a[2])
@@ -489,6 +495,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "-help")) {
             fputs(usage_text, stdout);
             fputs(snapshot_usage, stdout);
+            fputs(net_usage(), stdout);
             return 0;
         } else if (!strcmp(a, "-version")) {
             printf("vessel %s\n", VESSEL_VERSION);
@@ -847,6 +854,8 @@ int main(int argc, char **argv)
     }
     if (serial_host[0] || serial_host[1])
         pc_add_poll_hook(pc, poll_serial_hosts, pc);
+    if (net_setup(pc, err, sizeof(err)) < 0)
+        die("%s", err);
     char serr[1024];
     if (snapshot_setup(pc, serr, sizeof serr) < 0)
         die("%s", serr);
