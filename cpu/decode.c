@@ -48,6 +48,7 @@ static const OpDesc optab[OPTAB_SIZE] = {
     [0xFF] = { F_GROUP, { { 0 } } },
     [X0F(0x00)] = { F_GROUP, { { 0 } } }, [X0F(0x01)] = { F_GROUP, { { 0 } } },
     [X0F(0xBA)] = { F_GROUP, { { 0 } } }, [X0F(0xC7)] = { F_GROUP, { { 0 } } },
+    [X0F(0xAE)] = { F_GROUP, { { 0 } } },
 #include "cpu/optab_alu.inc"
 #include "cpu/optab_data.inc"
 #include "cpu/optab_ctrl.inc"
@@ -79,6 +80,7 @@ static int group_of(int idx)
     case X0F(0x01): return G_0F01;
     case X0F(0xBA): return G_0FBA;
     case X0F(0xC7): return G_0FC7;
+    case X0F(0xAE): return G_0FAE;
     default: return -1;
     }
 }

@@ -56,7 +56,7 @@
 #define X0F(op) (0x100 + (op))
 enum {
     G_80, G_81, G_82, G_83, G_8F, G_C0, G_C1, G_C6, G_C7, G_D0, G_D1, G_D2, G_D3,
-    G_F6, G_F7, G_FE, G_FF, G_0F00, G_0F01, G_0FBA, G_0FC7, G_COUNT
+    G_F6, G_F7, G_FE, G_FF, G_0F00, G_0F01, G_0FBA, G_0FC7, G_0FAE, G_COUNT
 };
 #define GRP(g, reg) (0x200 + (g) * 8 + (reg))
 #define OPTAB_SIZE (0x200 + G_COUNT * 8)
