@@ -150,7 +150,10 @@ class Guest:
         self.seq += 1
         tag = f"RC{self.seq}Z"
         self.send(f"{cmd}; echo {tag}=$?=")
-        m = self.expect(rf"\n((?:.*\n)*?)(?:.*?){tag}=(\d+)=\n", timeout, f"`{cmd}`")
+        # the status ends its line, or a kernel message (e.g. "NIC Link is
+        # Up") lands on the console right behind it on the same line
+        m = self.expect(rf"\n((?:.*\n)*?)(?:.*?){tag}=(\d+)=(?:\n|(?=\[ *\d+\.\d+\]))",
+                        timeout, f"`{cmd}`")
         out = m.group(1).decode(errors="replace")
         # the echoed command line comes first
         lines = out.split("\n")
@@ -270,3 +273,111 @@ def run_main(body, name):
     elif not ok:
         log(f"--- logs kept in {logdir}")
     sys.exit(0 if ok else 1)
+
+
+def deterministic_payload(size, seed=b"vessel-net-host-http"):
+    """size bytes that depend only on seed (SHA-256 in counter mode)."""
+    import hashlib
+    out = bytearray()
+    n = 0
+    while len(out) < size:
+        out += hashlib.sha256(seed + n.to_bytes(8, "little")).digest()
+        n += 1
+    return bytes(out[:size])
+
+
+class HostHTTP:
+    """A tiny HTTP/1.0 server on 127.0.0.1 (a thread) that serves one
+    in-memory file at /NAME; the guest reaches it through slirp at
+    10.0.2.2:PORT.  Use as a context manager; .port, .md5, .size, .hits."""
+
+    def __init__(self, data, name="file"):
+        import hashlib
+        import http.server
+        import threading
+        self.data, self.name = data, name
+        self.size = len(data)
+        self.md5 = hashlib.md5(data).hexdigest()
+        self.hits = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.lstrip("/") != outer.name:
+                    self.send_error(404)
+                    return
+                outer.hits += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(outer.size))
+                self.end_headers()
+                self.wfile.write(outer.data)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def guest_fetch_md5(g, port, name="file", timeout=300):
+    """The guest fetches http://10.0.2.2:PORT/NAME with busybox wget into
+    /tmp/f; returns (md5 hex, size) as the guest computes them."""
+    g.sh(f"rm -f /tmp/f; wget -q -O /tmp/f http://10.0.2.2:{port}/{name}", timeout=timeout)
+    _, out = g.sh("md5sum /tmp/f; wc -c < /tmp/f")
+    words = out.split()
+    if len(words) < 3:
+        raise Fail(f"{g.name}: md5sum/wc output unexpected:\n{out}")
+    return words[0], int(words[2])
+
+
+def host_fetch_main(emu, imgdir, size=3 << 19):
+    """Scenario (dhcp_hostfwd.sh's second part): the test serves a
+    deterministic SIZE-byte file from 127.0.0.1 on the host; the guest gets
+    its lease from slirp, fetches the file through slirp at 10.0.2.2:PORT
+    with busybox wget, and its md5sum must equal the known MD5.  slirp runs
+    with restrict=off here (restrict=on drops every guest-initiated
+    connection), but 10.0.2.2 is slirp's alias for the host's loopback, so
+    the traffic still stays on 127.0.0.1."""
+    boot_timeout = float(os.environ.get("GUEST_TIMEOUT", "900"))
+    name = "host_fetch"
+
+    def body(logdir):
+        with HostHTTP(deterministic_payload(size)) as srv:
+            net = ["-netdev", "user,id=n0,restrict=off", "-device", "e1000,netdev=n0"]
+            g = Guest(emu, imgdir, "fetch", net, logdir)
+            try:
+                t = g.boot(boot_timeout)
+                log(f"{name}: prompt after {t:.0f}s")
+                bring_up_eth0(g)
+                ip, out = dhcp(g)
+                if ip != "10.0.2.15":
+                    raise Fail(f"DHCP lease {ip}, expected 10.0.2.15:\n{out}")
+                t0 = time.monotonic()
+                md5, n = guest_fetch_md5(g, srv.port)
+                dt = time.monotonic() - t0
+                if n != srv.size or md5 != srv.md5:
+                    raise Fail(f"guest fetched {n} bytes, md5 {md5}; host served {srv.size} bytes, md5 {srv.md5}")
+                log(f"{name}: guest wget of {srv.size} bytes from 10.0.2.2:{srv.port} ok, "
+                    f"md5 {md5} ({srv.size / 1048576 / dt:.2f} MiB/s incl. md5sum)")
+                status = g.poweroff()
+                if status != 0:
+                    raise Fail(f"exit status {status} after poweroff")
+            except Fail:
+                log(f"--- serial output (last 40 lines of {g.logpath}):\n{g.tail()}")
+                raise
+            finally:
+                g.close()
+        log(f"{name}: ok")
+        return True
+
+    run_main(body, name)
