@@ -78,11 +78,30 @@ static void write_to_next_instruction(void **state)
     }
 }
 
+/* 0F 18-1F hint NOPs, NOPL with a memory operand (not accessed: no fault
+ * even far outside RAM), and ENDBR32 (F3 0F 1E FB) execute as NOPs. */
+static void hint_nops(void **state)
+{
+    static const uint8_t code[] = {
+        0x0f, 0x1f, 0x00,                   /* nopl [bx+si] (16-bit form) */
+        0x66, 0x0f, 0x1f, 0x44, 0x00,       /* nopd [si+0] (16-bit addressing) */
+        0x0f, 0x18, 0x06, 0xff, 0xff,       /* prefetch hint [0xffff] */
+        0xf3, 0x0f, 0x1e, 0xfb,             /* endbr32 */
+        0x0f, 0x1e, 0xc0, 0x0f, 0x19, 0xc0, 0x0f, 0x1a, 0xc0, 0x0f, 0x1b, 0xc0,
+        0x0f, 0x1c, 0xc0, 0x0f, 0x1d, 0xc0,
+        0xf4,
+    };
+    phys_write_buf(&pm, 0x4000, code, sizeof(code));
+    run_real(0x000, 0x4000);
+    assert_int_equal(cpu_get_eip(cpu), 0x4000 + sizeof(code));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(same_code_other_eip, setup, teardown),
         cmocka_unit_test_setup_teardown(write_to_next_instruction, setup, teardown),
+        cmocka_unit_test_setup_teardown(hint_nops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
