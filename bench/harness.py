@@ -678,59 +678,10 @@ def main():
         "runs": results, "elapsed_s": None,
     }
 
-    # ------------------------------------------------------------ the table
-    def cell(sp, spec="{:.2f}", scale=1.0, w=19, mm=True):
-        if not sp:
-            return f"{'-':>{w}}"
-        t = spec.format(sp["median"] * scale)
-        if mm and sp["n"] > 1:
-            t += " [" + spec.format(sp["min"] * scale) + "-" + spec.format(sp["max"] * scale) + "]"
-        return f"{t:>{w}}"
-
-    L = []
-    L.append(f"vessel speed benchmark, {doc['date']}, {doc['cpu']} ({os.cpu_count()} cores), git {git}")
-    L.append(f"same disk image (default guest + /workload), {args.ram} MiB RAM, {args.reps} repetition(s) each, "
-             f"alternating; median [min-max]; load average {load_start} -> {doc['loadavg_end']}")
-    L.append(f"{'':8} {'boot to prompt':>29} {'workload (Enter to result)':>38} {'loop MIPS':>26} {'peak RSS':>9}")
-    L.append(f"{'':8} {'wall s':>19} {'CPU s':>9} {'wall s':>19} {'CPU s':>9} {'guest s':>8} {'wall':>16} {'CPU':>9} "
-             f"{'MiB':>9} checksum")
-    notes = []
-    for e in emus:
-        s = summary[e]
-        if not s["available"]:
-            L.append(f"{e:8} not run: not installed / not built")
-            continue
-        if s["sessions"] == 0:
-            L.append(f"{e:8} not run")
-            continue
-        ck = [s["workload_checksum_ok"], s["loop_checksum_ok"]]
-        ok = "MISMATCH" if False in ck else ("ok" if ck == [True, True] else ("ok (wl)" if ck[0] else "-"))
-        L.append(f"{e:8} {cell(s['boot_s'])} {cell(s['boot_cpu_s'], w=9, mm=False)} {cell(s['workload_host_s'])} "
-                 f"{cell(s['workload_cpu_s'], w=9, mm=False)} {cell(s['workload_guest_s'], w=8, mm=False)} "
-                 f"{cell(s['mips'], '{:.0f}', w=16)} {cell(s['mips_cpu'], '{:.0f}', w=9, mm=False)} "
-                 f"{cell(s['peak_rss_kib'], '{:.0f}', 1 / 1024, 9, mm=False)} {ok}")
-        for k, v in s["errors"].items():
-            notes.append(f"  {e} {k}: {v}")
-    L.append(f"{'native':8} {'':>19} {'':>9} {cell(native_s['workload_host_s'], '{:.3f}')} "
-             f"{cell(native_s['workload_cpu_s'], '{:.3f}', w=9, mm=False)} "
-             f"{cell(native_s['workload_guest_s'], '{:.3f}', w=8, mm=False)} {native['mips']:>16.0f} "
-             f"{native['mips_cpu']:>9.0f} {'':>9} ok")
-    if notes:
-        L.append("failures:")
-        L += notes
-    L.append("")
-    L.append(f"{'ratio':14} {'boot':>7} {'boot CPU':>9} {'workload':>9} {'wl CPU':>7} {'MIPS':>7} {'RSS':>6}"
-             "   (time ratios > 1: the first is slower)")
-    for k, v in ratios.items():
-        L.append(f"{k:14} {fmt(v['boot']):>7} {fmt(v['boot_cpu']):>9} {fmt(v['workload']):>9} "
-                 f"{fmt(v['workload_cpu']):>7} {fmt(v['mips']):>7} {fmt(v['peak_rss']):>6}")
-    L.append("")
-    L.append("issue 9 targets (informative): " + "; ".join(
-        f"{k}: {'-' if v is None else ('met' if v else 'NOT met')}" for k, v in targets.items()))
     doc["elapsed_s"] = time.monotonic() - t_start
-    L.append(f"benchmark wall time {doc['elapsed_s']:.0f} s; JSON: {os.path.join(args.out, 'latest.json')}; "
-             f"serial logs: {os.path.join(args.work, 'runs')}")
-    table = "\n".join(L)
+    doc["emulators"] = emus
+    doc["paths"] = {"json": os.path.join(args.out, "latest.json"), "serial_logs": os.path.join(args.work, "runs")}
+    table = render(doc)
     doc["table"] = table
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(doc, f, indent=2)
@@ -740,5 +691,66 @@ def main():
     print(table)
 
 
+def render(doc):
+    """the table of a result document (also: harness.py --render JSON)"""
+    summary, native, ratios = doc["summary"], doc["native"], doc["ratios"]
+    native_s = native["summary"]
+
+    def cell(sp, spec="{:.2f}", scale=1.0, w=22, mm=True):
+        if not sp:
+            return f"{'-':>{w}}"
+        t = spec.format(sp["median"] * scale)
+        if mm and sp["n"] > 1:
+            t += " [" + spec.format(sp["min"] * scale) + "-" + spec.format(sp["max"] * scale) + "]"
+        return f"{t:>{w}}"
+
+    L = []
+    L.append(f"vessel speed benchmark, {doc['date']}, {doc['cpu']} ({doc['nproc']} cores), git {doc['git']}")
+    L.append(f"same disk image (default guest + /workload), {doc['guest_ram_mib']} MiB RAM, {doc['reps']} "
+             f"repetition(s) each, alternating; median [min-max]; load average {doc['loadavg_start']} -> "
+             f"{doc['loadavg_end']}")
+    L.append(f"{'':8} {'boot to prompt':>32} {'workload (Enter to result)':>38} {'loop MIPS':>25} {'peak RSS':>9}")
+    L.append(f"{'':8} {'wall s':>22} {'CPU s':>9} {'wall s':>19} {'CPU s':>9} {'guest s':>8} {'wall':>15} {'CPU':>9} "
+             f"{'MiB':>9} checksum")
+    notes = []
+    for e in doc["emulators"]:
+        s = summary[e]
+        if not s["available"]:
+            L.append(f"{e:8} not run: not installed / not built")
+            continue
+        if s["sessions"] == 0:
+            L.append(f"{e:8} not run")
+            continue
+        ck = [s["workload_checksum_ok"], s["loop_checksum_ok"]]
+        ok = "MISMATCH" if False in ck else ("ok" if ck == [True, True] else ("ok (wl)" if ck[0] else "-"))
+        L.append(f"{e:8} {cell(s['boot_s'])} {cell(s['boot_cpu_s'], w=9, mm=False)} {cell(s['workload_host_s'], w=19)} "
+                 f"{cell(s['workload_cpu_s'], w=9, mm=False)} {cell(s['workload_guest_s'], w=8, mm=False)} "
+                 f"{cell(s['mips'], '{:.0f}', w=15)} {cell(s['mips_cpu'], '{:.0f}', w=9, mm=False)} "
+                 f"{cell(s['peak_rss_kib'], '{:.0f}', 1 / 1024, 9, mm=False)} {ok}")
+        for k, v in s["errors"].items():
+            notes.append(f"  {e} {k}: {v}")
+    L.append(f"{'native':8} {'':>22} {'':>9} {cell(native_s['workload_host_s'], '{:.3f}', w=19)} "
+             f"{cell(native_s['workload_cpu_s'], '{:.3f}', w=9, mm=False)} "
+             f"{cell(native_s['workload_guest_s'], '{:.3f}', w=8, mm=False)} {native['mips']:>15.0f} "
+             f"{native['mips_cpu']:>9.0f} {'':>9} ok")
+    if notes:
+        L.append("failures:")
+        L += notes
+    L.append("")
+    L.append(f"{'ratio':14} {'boot':>7} {'boot CPU':>9} {'workload':>9} {'wl CPU':>7} {'MIPS':>7} {'RSS':>6}"
+             "   (time and RSS ratios > 1: the first is slower/bigger; MIPS > 1: the first is faster)")
+    for k, v in ratios.items():
+        L.append(f"{k:14} {fmt(v['boot']):>7} {fmt(v['boot_cpu']):>9} {fmt(v['workload']):>9} "
+                 f"{fmt(v['workload_cpu']):>7} {fmt(v['mips']):>7} {fmt(v['peak_rss']):>6}")
+    L.append("")
+    L.append("issue 9 targets (informative): " + "; ".join(
+        f"{k}: {'-' if v is None else ('met' if v else 'NOT met')}" for k, v in doc["targets_informative"].items()))
+    L.append(f"benchmark wall time {doc['elapsed_s']:.0f} s; JSON: {doc['paths']['json']}; "
+             f"serial logs: {doc['paths']['serial_logs']}")
+    return "\n".join(L)
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        print(render(json.load(open(sys.argv[2]))))
+    else:
+        main()
