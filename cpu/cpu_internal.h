@@ -164,6 +164,8 @@ enum {
     LF_NONE = 0,   /* flags are in cpu->eflags exactly */
     LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
     LF_SHL, LF_SHR, LF_SAR, LF_NEG,
+    LF_ROT,        /* a rotate: CF/OF from cf_in/of_in, AF kept in src bit 4 */
+    LF_LAST = LF_ROT
 };
 
 typedef struct LazyFlags {
@@ -206,8 +208,29 @@ typedef struct Insn {
 #define IF_SEGOVR 0x20 /* a segment override prefix was present */
 #define IF_MEM 0x40    /* the ModRM operand is memory (mod != 3) */
 
-/** Decoded block of instructions from one physical page (exec.c). */
-typedef struct Block Block;
+/** Decoded block of instructions from one physical page (exec.c builds,
+ *  keys and invalidates them; the branch handlers chain through them). */
+typedef struct Block {
+    uint32_t eip;           /**< EIP of the first instruction: relative branch
+                             *   targets were resolved against it, so a block is
+                             *   only valid at this EIP (QEMU keys by pc too) */
+    uint32_t lin_pc;        /**< linear address of the first byte when last looked up */
+    uint16_t mode;          /**< translation-cache mode key (X86Cpu.tc_mode) */
+    uint16_t ninsns;        /**< instructions, not counting the sentinel */
+    uint32_t chain_gen[2];  /**< X86Cpu.tlb_gen when chain[k] was recorded */
+    struct Block *chain[2]; /**< direct successors (BRANCH_CHAIN / NEXT_CHAIN):
+                             *   [0] the branch taken, [1] the fall-through */
+    uint32_t phys_pc;       /**< physical address of the first byte */
+    uint32_t bytes;         /**< length of the code in bytes */
+    uintptr_t host_pc;      /**< host address of the first byte */
+    uint32_t line_mask;     /**< 128-byte lines of the page covered */
+    bool valid;
+    struct Block *succ;     /**< the block that last followed this one (run loop) */
+    uint32_t succ_gen;      /**< X86Cpu.tlb_gen when succ was recorded */
+    struct Block *hash_next;
+    struct Block *page_next;
+    struct Insn insns[];    /**< ninsns + a sentinel */
+} Block;
 
 /** x87 state (fpu.c, ops_x87.c).  Registers hold softfloat80.h's F80
  *  (64-bit significand, 16-bit sign/exponent), accessed with memcpy. */
@@ -241,7 +264,13 @@ struct X86Cpu {
     uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
     TlbEntry *tlb_cur;      /**< tlb[0] (CPL 0-2) or tlb[1] (CPL 3) */
     const struct Insn *cur_insn; /**< instruction being executed (icount on exits) */
-    uint64_t icount;        /**< retired instructions */
+    uint64_t icount;        /**< retired instructions, up to the start of cur_block */
+    Block *cur_block;       /**< block being executed, NULL between blocks */
+    uint64_t chain_limit;   /**< block chaining allowed while icount < this (0: off) */
+    uint32_t chain_left;    /**< chained blocks left before the run loop looks again */
+    uint32_t link_eip;      /**< a chain miss: the EIP the branch went to ... */
+    Block *link_from;       /**< ... from this block, through chain[link_slot] */
+    uint8_t link_slot;
 
     /* Pending asynchronous events (checked at block boundaries). */
     volatile int exit_request;
@@ -528,6 +557,31 @@ static ALWAYS_INLINE void sp_set(X86Cpu *cpu, uint32_t v)
 }
 
 /* ---- flags (flags.c) ---- */
+/** CF from the lazy flags (the table in flags.c), inline and call-free so
+ *  that handlers needing a carry-in (ADC, SBB, INC, DEC, RCL) stay leaf
+ *  functions. */
+static ALWAYS_INLINE unsigned lf_cf(const X86Cpu *cpu)
+{
+    const LazyFlags *lf = &cpu->lf;
+    unsigned top = lf->size * 8u - 1;
+    switch (lf->op) {
+    case LF_NONE:
+        return cpu->eflags & EFLAGS_CF;
+    case LF_ADD:
+        return lf->res < lf->dst;
+    case LF_ADC:
+        return (((lf->dst & lf->src) | ((lf->dst | lf->src) & ~lf->res)) >> top) & 1;
+    case LF_SUB:
+    case LF_NEG:
+        return lf->dst < lf->src;
+    case LF_SBB:
+        return (((~lf->dst & lf->src) | ((~lf->dst | lf->src) & lf->res)) >> top) & 1;
+    case LF_LOGIC:
+        return 0;
+    default: /* INC DEC SHL SHR SAR ROT */
+        return lf->cf_in;
+    }
+}
 bool get_cf(X86Cpu *cpu);
 bool get_pf(X86Cpu *cpu);
 bool get_af(X86Cpu *cpu);
@@ -626,6 +680,57 @@ void tc_flush(X86Cpu *cpu);
 #define NEXT_EIP(cpu, i) ((cpu)->code32 ? (cpu)->eip + (i)->len : (((cpu)->eip + (i)->len) & 0xFFFF))
 
 #define HANDLER(name) const Insn *name(X86Cpu *cpu, const Insn *i)
+
+/** Record the linear address of a block entry (or a single step) in the
+ *  history ring (cpu_history()). */
+static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
+{
+    cpu->hist[cpu->hist_pos] = lin;
+    cpu->hist_pos = (uint16_t)((cpu->hist_pos + 1) & (CPU_HISTORY - 1));
+}
+
+/* Block chaining: a near branch (or the end of a block that falls through)
+ * goes straight on into the successor block recorded in the current
+ * block's chain[slot], without returning to the run loop, as long as
+ *  - the successor was recorded under the current TLB generation (no
+ *    mapping change or cache flush since) and starts at this EIP and
+ *    linear address (the mode cannot have changed: only near branches
+ *    chain);
+ *  - no event is pending (INTR, NMI, exit request, TF, watchpoint hit);
+ *  - the instruction budget has room for two more blocks (chain_limit is
+ *    the run loop's budget minus 2 * BLOCK_MAX_INSNS, or 0 when chaining
+ *    is off: debugger breakpoints, unoptimised builds);
+ *  - chain_left, a bound on consecutive chains, is not exhausted.
+ * Otherwise the block ends and the run loop records the successor it
+ * finds (link_from/link_slot/link_eip).  Relies on sibling calls, like
+ * NEXT; unoptimised builds, which may not make them, never chain. */
+static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, uint32_t target, unsigned slot)
+{
+    cpu->eip = target;
+#if defined(__OPTIMIZE__)
+    Block *b = cpu->cur_block; /* NULL when stepping: chain_limit is 0 then */
+    if (likely(cpu->icount < cpu->chain_limit)) {
+        Block *s = b->chain[slot];
+        uint32_t lin = cpu->seg[SEG_CS].base + target;
+        if (likely(s != NULL) && likely(b->chain_gen[slot] == cpu->tlb_gen) && likely(s->eip == target) &&
+            likely(s->lin_pc == lin) && likely(!cpu->pending_check) && likely(--cpu->chain_left != 0)) {
+            cpu->icount += b->ninsns;
+            hist_add(cpu, lin);
+            cpu->cur_block = s;
+            cpu->cur_insn = s->insns;
+            return s->insns[0].fn(cpu, s->insns);
+        }
+    }
+    cpu->link_from = b;
+    cpu->link_slot = (uint8_t)slot;
+    cpu->link_eip = target;
+#endif
+    return NULL;
+}
+/** A near branch taken (no mode change): set EIP and chain (slot 0). */
+#define BRANCH_CHAIN(target) return cpu_chain(cpu, (target), 0)
+/** A conditional branch not taken: advance and chain (slot 1). */
+#define NEXT_CHAIN return cpu_chain(cpu, cpu->eip + i->len, 1)
 
 /** Common invalid-opcode handler: raises #UD. */
 HANDLER(op_ud);

@@ -106,7 +106,7 @@ static int cpu_post_load(void *opaque, char *err, size_t errlen)
     X86Cpu *cpu = opaque;
     const LazyFlags *lf = &cpu->lf;
     /* ---- validate: nothing here may be trusted yet ---- */
-    if (lf->op > LF_NEG)
+    if (lf->op > LF_LAST)
         return bad(err, errlen, "lf.op", "unknown lazy-flags operation", lf->op);
     if (lf->op != LF_NONE && lf->size != 1 && lf->size != 2 && lf->size != 4)
         return bad(err, errlen, "lf.size", "operand size not 1, 2 or 4", lf->size);

@@ -33,42 +33,31 @@
 #define TC_ARENA_SIZE (48u << 20)
 #define LINE_SHIFT 7 /* 128-byte lines: 32 per page */
 
-struct Block {
-    uint32_t phys_pc;       /* physical address of the first byte */
-    uint32_t lin_pc;        /* linear address of the first byte when built */
-    uint32_t eip;           /* EIP of the first instruction: relative branch
-                             * targets were resolved against it, so a block is
-                             * only valid at this EIP (QEMU keys by pc too) */
-    uintptr_t host_pc;      /* host address of the first byte */
-    uint32_t bytes;         /* length of the code in bytes */
-    uint32_t line_mask;     /* 128-byte lines of the page covered */
-    uint16_t mode;
-    uint16_t ninsns;
-    bool valid;
-    struct Block *succ;     /* the block that last followed this one */
-    uint32_t succ_gen;      /* cpu->tlb_gen when succ was recorded */
-    struct Block *hash_next;
-    struct Block *page_next;
-    Insn insns[];           /* ninsns + sentinel */
-};
-
 typedef struct TCache {
     uint8_t *arena;
     size_t used;
     bool reset_pending;     /* arena can be reused at the next safe point */
+    uint32_t arena_gen;     /* bumped when the arena is reused: older Block
+                             * pointers held by the run loop are dead */
     Block *hash[TC_HASH_SIZE];
     Block *jc[TC_JC_SIZE];
     Block **page_blocks;    /* [PHYS_NPAGES] */
     uint32_t *page_lines;   /* [PHYS_NPAGES] union of line masks */
 } TCache;
 
-static const Block *cur_block_get(void);
-
 static HANDLER(op_block_end)
 {
     (void)cpu;
     (void)i;
     return NULL;
+}
+
+/* The sentinel after a block's last instruction (which fell through):
+ * go on into the next block (chain slot 1). */
+static HANDLER(op_block_next)
+{
+    (void)i;
+    return cpu_chain(cpu, cpu->eip, 1);
 }
 
 static inline uint32_t hash_phys(uint32_t phys, uint16_t mode)
@@ -160,7 +149,8 @@ void tc_flush(X86Cpu *cpu)
 void tc_stop_after_current(X86Cpu *cpu)
 {
     TCache *tc = cpu->tc;
-    Block *b = (Block *)cur_block_get();
+    Block *b = cpu->cur_block;
+    cpu->pending_check = 1; /* no chaining past this instruction */
     if (!tc || !b || !b->valid)
         return;
     /* Unlink it like an invalidation, so it is rebuilt when next needed. */
@@ -253,14 +243,12 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
     if (!host)
         return NULL;
     size_t need = sizeof(Block) + (BLOCK_MAX_INSNS + 1) * sizeof(Insn);
+    if (tc->used + need > TC_ARENA_SIZE)
+        tc_flush(cpu);
     if (tc->reset_pending) {
         tc->used = 0;
         tc->reset_pending = false;
-    }
-    if (tc->used + need > TC_ARENA_SIZE) {
-        tc_flush(cpu);
-        tc->used = 0;
-        tc->reset_pending = false;
+        tc->arena_gen++;
     }
     Block *b = (Block *)(tc->arena + tc->used);
     uint32_t page = phys >> PHYS_PAGE_BITS;
@@ -292,7 +280,7 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
     }
     if (n == 0)
         return NULL;
-    b->insns[n] = (Insn){ .fn = op_block_end };
+    b->insns[n] = (Insn){ .fn = op_block_next };
     b->phys_pc = phys;
     b->lin_pc = lin;
     b->eip = eip;
@@ -302,6 +290,7 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
     b->ninsns = (uint16_t)n;
     b->valid = true;
     b->succ = NULL;
+    b->chain[0] = b->chain[1] = NULL;
     uint32_t off0 = phys & (PHYS_PAGE_SIZE - 1);
     uint32_t l0 = off0 >> LINE_SHIFT, l1 = (off0 + bytes - 1) >> LINE_SHIFT;
     b->line_mask = (l1 == 31 ? 0xFFFFFFFFu : ((1u << (l1 + 1)) - 1)) & ~((1u << l0) - 1);
@@ -393,12 +382,6 @@ static int handle_events(X86Cpu *cpu)
  * (SDM vol. 3 §17.3: instruction breakpoints are faults, taken unless
  * EFLAGS.RF is set; data breakpoints and single-step are traps reported
  * together in one #DB). */
-static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
-{
-    cpu->hist[cpu->hist_pos] = lin;
-    cpu->hist_pos = (uint16_t)((cpu->hist_pos + 1) & (CPU_HISTORY - 1));
-}
-
 int cpu_history(X86Cpu *cpu, uint32_t *out, int max)
 {
     int n = 0;
@@ -423,6 +406,8 @@ static void step_one(X86Cpu *cpu)
     }
     cpu->inhibit_irq = 0;
     cpu->pending_db = 0;
+    cpu->chain_limit = 0; /* a branch stepped alone must not chain */
+    cpu->cur_block = NULL;
     cpu_decode(cpu, cpu->eip, &in[0], NULL);
     in[1] = (Insn){ .fn = op_block_end };
     if (unlikely(cpu->log_mask & CPU_LOG_EXEC) && cpu->ops->trace_insn) {
@@ -454,15 +439,17 @@ static void step_one(X86Cpu *cpu)
     }
 }
 
-/* The block being executed, for icount on exceptions. */
-static __thread const Block *cur_block;
-static const Block *cur_block_get(void) { return cur_block; }
 
 /* The dispatcher: runs blocks until target retired instructions or an
  * event; separate from cpu_run() so that its locals live across no setjmp. */
 static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
 {
-    Block *prev = NULL;
+    TCache *tc = cpu->tc;
+    Block *prev = NULL;       /* the block that ran last ... */
+    Block *link = NULL;       /* ... and the one whose chain slot missed */
+    uint8_t link_slot = 0;
+    uint32_t link_eip = 0;
+    uint32_t arena_gen = 0;   /* tc->arena_gen when prev/link were taken */
     for (;;) {
         if (unlikely(cpu->pending_check)) {
             if (cpu->pending_stop) {
@@ -484,6 +471,7 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
             if (cpu->dbg_bp_skip_on && cpu->dbg_bp_skip == lin) {
                 /* Resuming from this breakpoint: execute it once. */
                 cpu->dbg_bp_skip_on = false;
+                prev = link = NULL;
                 step_one(cpu);
                 continue;
             }
@@ -498,12 +486,14 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
                      (cpu->log_mask & CPU_LOG_EXEC))) {
             /* TF, interrupt shadow, debug registers armed, or no cache:
              * one instruction at a time. */
-            prev = NULL;
+            prev = link = NULL;
             step_one(cpu);
             if (unlikely(cpu->dbg_wp_hit))
                 return CPU_EXIT_BREAKPOINT;
             continue;
         }
+        if (tc && tc->arena_gen != arena_gen)
+            prev = link = NULL; /* they were in the arena that was reused */
         /* The block that followed the previous one last time is still the
          * right one if it is valid, starts here, and no TLB flush (mapping
          * change) happened since: skip the lookup. */
@@ -517,12 +507,18 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
             uint32_t gen = cpu->tlb_gen;
             b = tc_lookup(cpu);
             /* (A flush during the lookup bumps tlb_gen: prev may be gone.) */
-            if (prev && b && gen == cpu->tlb_gen && prev->valid) {
+            if (prev && b && gen == cpu->tlb_gen && tc->arena_gen == arena_gen && prev->valid) {
                 prev->succ = b;
                 prev->succ_gen = gen;
             }
         }
-        prev = b;
+        /* A branch found no chained successor: record this one. */
+        if (link && b && tc->arena_gen == arena_gen && link->valid && b->eip == link_eip &&
+            b->mode == link->mode) {
+            link->chain[link_slot] = b;
+            link->chain_gen[link_slot] = cpu->tlb_gen;
+        }
+        link = NULL;
         if (!b || b->ninsns > remaining) {
             prev = NULL;
             step_one(cpu);
@@ -531,16 +527,34 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
             continue;
         }
         const Insn *i = b->insns;
-        cur_block = b;
+        cpu->cur_block = b;
         hist_add(cpu, lin);
-        /* The handlers chain through the block (NEXT); a watchpoint hit
-         * stops it via tc_stop_after_current(). */
+        /* Chaining (cpu_chain) needs room for two more blocks. */
+        cpu->chain_limit = (cpu->dbg_nbp == 0 && remaining > 2 * BLOCK_MAX_INSNS)
+                               ? target - 2 * BLOCK_MAX_INSNS : 0;
+        cpu->chain_left = 1024;
+        cpu->link_from = NULL;
+        /* The handlers chain through the block (NEXT) and on into
+         * successor blocks (cpu_chain); a watchpoint hit stops it via
+         * tc_stop_after_current(). */
         cpu->cur_insn = i;
         i->fn(cpu, i);
+        /* cur_block/cur_insn: where it stopped.  Count what retired. */
+        b = cpu->cur_block;
         i = cpu->cur_insn;
-        cpu->icount += (uint64_t)(i - b->insns) + (i->fn != op_block_end);
+        unsigned n = (unsigned)(i - b->insns);
+        if (n < b->ninsns && i->fn != op_block_end)
+            n++; /* the instruction that ended the block retired */
+        cpu->icount += n;
         cpu->cur_insn = NULL;
-        cur_block = NULL;
+        cpu->cur_block = NULL;
+        cpu->chain_limit = 0;
+        prev = b;
+        link = cpu->link_from;
+        link_slot = cpu->link_slot;
+        link_eip = cpu->link_eip;
+        cpu->link_from = NULL;
+        arena_gen = tc ? tc->arena_gen : 0;
         if (unlikely(cpu->dbg_wp_hit))
             return CPU_EXIT_BREAKPOINT;
     }
@@ -550,15 +564,15 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
 CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
 {
     uint64_t target = cpu->icount + max_insns;
-    cur_block = NULL;
+    cpu->cur_block = NULL;
     cpu->dbg_wp_hit = false;
     if (setjmp(cpu->jmp)) {
         /* An exception was raised (cpu_raise) during an instruction or an
          * event delivery.  Count what retired in the block, then deliver. */
-        if (cur_block && cpu->cur_insn) {
-            cpu->icount += (uint64_t)(cpu->cur_insn - cur_block->insns);
+        if (cpu->cur_block && cpu->cur_insn) {
+            cpu->icount += (uint64_t)(cpu->cur_insn - cpu->cur_block->insns);
         }
-        cur_block = NULL;
+        cpu->cur_block = NULL;
         cpu->cur_insn = NULL;
         cpu->pending_db = 0; /* a faulting instruction reports no data breakpoint */
         if (cpu->triple_fault) {
@@ -636,7 +650,7 @@ bool cpu_wp_hit(X86Cpu *cpu, uint32_t *addr, int *kind)
 
 CpuExit cpu_debug_step(X86Cpu *cpu)
 {
-    cur_block = NULL;
+    cpu->cur_block = NULL;
     if (setjmp(cpu->jmp)) {
         cpu->cur_insn = NULL;
         cpu->pending_db = 0;
@@ -659,14 +673,14 @@ uint64_t cpu_icount(X86Cpu *cpu)
 {
     /* Mid-block (a device reading the clock during an I/O instruction):
      * add the instructions of this block that retired before it. */
-    if (cur_block && cpu->cur_insn)
-        return cpu->icount + (uint64_t)(cpu->cur_insn - cur_block->insns);
+    if (cpu->cur_block && cpu->cur_insn)
+        return cpu->icount + (uint64_t)(cpu->cur_insn - cpu->cur_block->insns);
     return cpu->icount;
 }
 
 CpuExit cpu_step(X86Cpu *cpu)
 {
-    cur_block = NULL;
+    cpu->cur_block = NULL;
     if (setjmp(cpu->jmp)) {
         cpu->cur_insn = NULL;
         cpu->pending_db = 0;

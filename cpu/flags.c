@@ -22,6 +22,9 @@
  *   LF_SHL/SHR/SAR  res cf_in of_in  cf_in                 of_in           0
  *              (also used by MUL/IMUL, SHLD/SHRD: CF/OF computed by the
  *              instruction, SF/ZF/PF from res)
+ *   LF_ROT     res src cf_in of_in   cf_in                 of_in           src & 0x10
+ *              (ROL/ROR/RCL/RCR: only CF and OF change, so res/size stay
+ *              those of the operation before and src holds its AF)
  *
  * For all ops except LF_NONE: ZF = (res == 0), SF = top bit of res (by
  * size), PF = even parity of the low 8 bits of res.
@@ -45,24 +48,7 @@ static ALWAYS_INLINE int32_t lf_sext(const LazyFlags *lf, uint32_t v)
 
 bool get_cf(X86Cpu *cpu)
 {
-    const LazyFlags *lf = &cpu->lf;
-    switch (lf->op) {
-    case LF_NONE:
-        return cpu->eflags & EFLAGS_CF;
-    case LF_ADD:
-        return lf->res < lf->dst;
-    case LF_ADC:
-        return lf_top(lf, (lf->dst & lf->src) | ((lf->dst | lf->src) & ~lf->res));
-    case LF_SUB:
-    case LF_NEG:
-        return lf->dst < lf->src;
-    case LF_SBB:
-        return lf_top(lf, (~lf->dst & lf->src) | ((~lf->dst | lf->src) & lf->res));
-    case LF_LOGIC:
-        return false;
-    default: /* INC DEC SHL SHR SAR */
-        return lf->cf_in;
-    }
+    return lf_cf(cpu);
 }
 
 bool get_of(X86Cpu *cpu)
@@ -105,6 +91,8 @@ bool get_af(X86Cpu *cpu)
         return (lf->res & 0xF) == 0;
     case LF_DEC:
         return (lf->res & 0xF) == 0xF;
+    case LF_ROT:
+        return lf->src & 0x10;
     default: /* LOGIC SHL SHR SAR */
         return false;
     }
@@ -217,6 +205,9 @@ void flags_materialize(X86Cpu *cpu)
         f = lf->cf_in ? EFLAGS_CF : 0;
         f |= res == (1u << (lf_bits(lf) - 1)) - 1 ? EFLAGS_OF : 0;
         f |= (res & 0xF) == 0xF ? EFLAGS_AF : 0;
+        break;
+    case LF_ROT:
+        f = (lf->cf_in ? EFLAGS_CF : 0) | (lf->of_in ? EFLAGS_OF : 0) | (src & EFLAGS_AF);
         break;
     default: /* SHL SHR SAR */
         f = (lf->cf_in ? EFLAGS_CF : 0) | (lf->of_in ? EFLAGS_OF : 0);

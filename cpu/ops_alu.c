@@ -89,15 +89,7 @@ static ALWAYS_INLINE void rmw_write(X86Cpu *cpu, const Rmw *m, unsigned size, ui
 /** CF for an instruction that needs the carry-in: inline the common cases. */
 static ALWAYS_INLINE unsigned cf_now(X86Cpu *cpu)
 {
-    switch (cpu->lf.op) {
-    case LF_NONE: return cpu->eflags & EFLAGS_CF;
-    case LF_SUB: return cpu->lf.dst < cpu->lf.src;
-    case LF_ADD: return cpu->lf.res < cpu->lf.dst;
-    case LF_LOGIC: return 0;
-    case LF_INC:
-    case LF_DEC: return cpu->lf.cf_in;
-    default: return get_cf(cpu);
-    }
+    return lf_cf(cpu);
 }
 
 /* ---- the eight ALU operations (ModRM.reg order of group 1) + TEST ---- */

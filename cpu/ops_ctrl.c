@@ -35,9 +35,9 @@ static ALWAYS_INLINE unsigned iopl(const X86Cpu *cpu)
     {                                                                            \
         if (cpu_cond_fast(cpu, cc)) {                                            \
             check_target(cpu, i->imm);                                           \
-            BRANCH(i->imm);                                                      \
+            BRANCH_CHAIN(i->imm);                                                \
         }                                                                        \
-        NEXT_END;                                                                \
+        NEXT_CHAIN;                                                              \
     }
 JCC(jo, 0x0)
 JCC(jno, 0x1)
@@ -61,21 +61,21 @@ JCC(jnle, 0xF)
 HANDLER(op_jmp_rel)
 {
     check_target(cpu, i->imm);
-    BRANCH(i->imm);
+    BRANCH_CHAIN(i->imm);
 }
 
 HANDLER(op_call_rel_w)
 {
     check_target(cpu, i->imm);
     push16(cpu, (uint16_t)NEXT_EIP(cpu, i));
-    BRANCH(i->imm);
+    BRANCH_CHAIN(i->imm);
 }
 
 HANDLER(op_call_rel_d)
 {
     check_target(cpu, i->imm);
     push32(cpu, NEXT_EIP(cpu, i));
-    BRANCH(i->imm);
+    BRANCH_CHAIN(i->imm);
 }
 
 #define NEAR_IND(name, T_W_R, T_W_M, T_D_R, T_D_M, PUSH)                         \
@@ -84,28 +84,28 @@ HANDLER(op_call_rel_d)
         uint32_t t = T_W_R;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(16);                                                                \
-        BRANCH(t);                                                               \
+        BRANCH_CHAIN(t);                                                               \
     }                                                                            \
     HANDLER(op_##name##_w_m)                                                     \
     {                                                                            \
         uint32_t t = T_W_M;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(16);                                                                \
-        BRANCH(t);                                                               \
+        BRANCH_CHAIN(t);                                                               \
     }                                                                            \
     HANDLER(op_##name##_d_r)                                                     \
     {                                                                            \
         uint32_t t = T_D_R;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(32);                                                                \
-        BRANCH(t);                                                               \
+        BRANCH_CHAIN(t);                                                               \
     }                                                                            \
     HANDLER(op_##name##_d_m)                                                     \
     {                                                                            \
         uint32_t t = T_D_M;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(32);                                                                \
-        BRANCH(t);                                                               \
+        BRANCH_CHAIN(t);                                                               \
     }
 
 #define PUSH_RET(bits) push##bits(cpu, (uint##bits##_t)NEXT_EIP(cpu, i))
@@ -122,7 +122,7 @@ HANDLER(op_ret_w)
     uint32_t t = rd16(cpu, SEG_SS, sp);
     check_target(cpu, t);
     sp_set(cpu, sp + 2 + i->imm);
-    BRANCH(t);
+    BRANCH_CHAIN(t);
 }
 
 HANDLER(op_ret_d)
@@ -131,7 +131,7 @@ HANDLER(op_ret_d)
     uint32_t t = rd32(cpu, SEG_SS, sp);
     check_target(cpu, t);
     sp_set(cpu, sp + 4 + i->imm);
-    BRANCH(t);
+    BRANCH_CHAIN(t);
 }
 
 /* ---- LOOP / LOOPE / LOOPNE / JCXZ (E0-E3): the address size selects CX or ECX ---- */
@@ -155,8 +155,8 @@ static ALWAYS_INLINE const Insn *loop_common(X86Cpu *cpu, const Insn *i, int kin
     else
         cpu->r[R_ECX] = c;
     if (take)
-        BRANCH(i->imm);
-    NEXT_END;
+        BRANCH_CHAIN(i->imm);
+    NEXT_CHAIN;
 }
 
 HANDLER(op_loopne) { return loop_common(cpu, i, 2); }
@@ -168,9 +168,9 @@ HANDLER(op_jcxz)
     uint32_t c = (i->flags & IF_A16) ? (cpu->r[R_ECX] & 0xFFFF) : cpu->r[R_ECX];
     if (c == 0) {
         check_target(cpu, i->imm);
-        BRANCH(i->imm);
+        BRANCH_CHAIN(i->imm);
     }
-    NEXT_END;
+    NEXT_CHAIN;
 }
 
 /* ---- far transfers ---- */

@@ -172,24 +172,38 @@ static ALWAYS_INLINE ShOut shift_calc(int op, unsigned size, uint32_t v, unsigne
 static ALWAYS_INLINE void shift_commit(X86Cpu *cpu, int op, unsigned size, const ShOut *o)
 {
     if (op <= S_RCR) {
-        /* Rotates change only CF and OF: the other flags come from the
-         * previous operation.  After a logic op (the usual case in hash
-         * loops) they are cheap to compute here. */
-        if (cpu->lf.op == LF_LOGIC) {
-            uint32_t res = cpu->lf.res, f = 0;
-            if (res == 0)
-                f |= EFLAGS_ZF;
-            if (res >> (cpu->lf.size * 8 - 1) & 1)
-                f |= EFLAGS_SF;
-            if (!__builtin_parity(res & 0xFF))
-                f |= EFLAGS_PF;
-            cpu->eflags = (cpu->eflags & ~EFLAGS_ARITH) | f;
-            cpu->lf.op = LF_NONE;
-        } else {
-            flags_materialize(cpu);
+        /* Rotates change only CF and OF: SF, ZF and PF still come from
+         * the previous operation's result, so keep its res/size lazily
+         * (LF_ROT) with its AF in src, and record the new CF and OF. */
+        switch (cpu->lf.op) {
+        case LF_NONE:
+            cpu->eflags = (cpu->eflags & ~(EFLAGS_CF | EFLAGS_OF)) | (o->cf ? EFLAGS_CF : 0) |
+                          (o->of ? EFLAGS_OF : 0);
+            return;
+        case LF_ROT:
+            break;
+        case LF_LOGIC:
+        case LF_SHL:
+        case LF_SHR:
+        case LF_SAR:
+            cpu->lf.src = 0;
+            cpu->lf.op = LF_ROT;
+            break;
+        case LF_INC:
+            cpu->lf.src = (cpu->lf.res & 0xF) == 0 ? EFLAGS_AF : 0;
+            cpu->lf.op = LF_ROT;
+            break;
+        case LF_DEC:
+            cpu->lf.src = (cpu->lf.res & 0xF) == 0xF ? EFLAGS_AF : 0;
+            cpu->lf.op = LF_ROT;
+            break;
+        default: /* ADD ADC SUB SBB NEG (flags.c: AF is bit 4 of dst^src^res) */
+            cpu->lf.src = (cpu->lf.dst ^ cpu->lf.src ^ cpu->lf.res) & EFLAGS_AF;
+            cpu->lf.op = LF_ROT;
+            break;
         }
-        cpu->eflags = (cpu->eflags & ~(EFLAGS_CF | EFLAGS_OF)) | (o->cf ? EFLAGS_CF : 0) |
-                      (o->of ? EFLAGS_OF : 0);
+        cpu->lf.cf_in = (uint8_t)o->cf;
+        cpu->lf.of_in = (uint8_t)o->of;
         return;
     }
     cpu->lf.op = op == S_SAR ? LF_SAR : op == S_SHR ? LF_SHR : LF_SHL;
@@ -206,7 +220,7 @@ static ALWAYS_INLINE const Insn *shift_op(X86Cpu *cpu, const Insn *i, int op, un
     if (!mem) {
         if (cnt == 0)
             NEXT;
-        unsigned cf_old = (op == S_RCL || op == S_RCR) ? get_cf(cpu) : 0;
+        unsigned cf_old = (op == S_RCL || op == S_RCR) ? lf_cf(cpu) : 0;
         ShOut o = shift_calc(op, size, reg_get(cpu, i->rm, size), cnt, cf_old);
         if (!o.nop)
             reg_set(cpu, i->rm, size, o.res);
@@ -216,7 +230,7 @@ static ALWAYS_INLINE const Insn *shift_op(X86Cpu *cpu, const Insn *i, int op, un
         uint32_t v = rmw_read(cpu, i->seg, insn_ea(cpu, i), size, &m);
         if (cnt == 0)
             NEXT;
-        unsigned cf_old = (op == S_RCL || op == S_RCR) ? get_cf(cpu) : 0;
+        unsigned cf_old = (op == S_RCL || op == S_RCR) ? lf_cf(cpu) : 0;
         ShOut o = shift_calc(op, size, v, cnt, cf_old);
         if (!o.nop)
             rmw_write(cpu, &m, size, o.res);

@@ -883,6 +883,63 @@ static void test_shift_rm16(void **state)
     shift_sweep();
 }
 
+/* Rotates change only CF and OF (SDM vol. 2, RCL/RCR/ROL/ROR): SF, ZF, PF
+ * and AF must still be those of the arithmetic or logic instruction
+ * before (which the CPU keeps lazily), through one rotate and through a
+ * second one right after it. */
+static void test_rotate_after_lazy(void **state)
+{
+    (void)state;
+    static const struct { int b[3]; int n; const char *name; } prior[] = {
+        { { 0x01, 0xD8 }, 2, "add eax,ebx" }, { { 0x11, 0xD8 }, 2, "adc eax,ebx" },
+        { { 0x29, 0xD8 }, 2, "sub eax,ebx" }, { { 0x19, 0xD8 }, 2, "sbb eax,ebx" },
+        { { 0x21, 0xD8 }, 2, "and eax,ebx" }, { { 0xF7, 0xD8 }, 2, "neg eax" },
+        { { 0x40 }, 1, "inc eax" },           { { 0x48 }, 1, "dec eax" },
+        { { 0xD1, 0xE0 }, 2, "shl eax,1" },   { { 0x9E }, 1, "sahf" },
+    };
+    static const unsigned counts[] = { 1, 5 };
+    for (size_t p = 0; p < sizeof(prior) / sizeof(prior[0]); p++)
+        for (int op = S_ROL; op <= S_RCR; op++)
+            for (unsigned ci = 0; ci < 2; ci++)
+                for (unsigned k = 0; k < NINT; k += 3) {
+                    uint32_t a = pick(k, 4), b = pick(k + 1, 4), vd = pick(k + 2, 4), vs = rnd();
+                    uint32_t f_init = rnd() & ARITH;
+                    /* (1) the prior instruction alone gives the flags to keep */
+                    Code c0 = { .n = 0 };
+                    ebytes(&c0, prior[p].b, prior[p].n);
+                    cpu_set_reg(cpu, R_EAX, a);
+                    cpu_set_reg(cpu, R_EBX, b);
+                    set_flags(f_init);
+                    run(&c0);
+                    expect_done(&c0);
+                    uint32_t fp = get_flags();
+                    /* (2) prior; rotate edx by count; setcc; rotate esi by 1 */
+                    Code c = { .n = 0 };
+                    ebytes(&c, prior[p].b, prior[p].n);
+                    EB(&c, 0xC1, 0xC0 | (op << 3) | R_EDX, (int)counts[ci]);
+                    esetcc_all(&c);
+                    EB(&c, 0xD1, 0xC0 | (op << 3) | R_ESI);
+                    cpu_set_reg(cpu, R_EAX, a);
+                    cpu_set_reg(cpu, R_EBX, b);
+                    cpu_set_reg(cpu, R_EDX, vd);
+                    cpu_set_reg(cpu, R_ESI, vs);
+                    set_flags(f_init);
+                    snprintf(ctx, sizeof(ctx), "%s; %s edx,%u; %s esi,1 (a=%x b=%x edx=%x esi=%x f=%x)",
+                             prior[p].name, sh_name[op], counts[ci], sh_name[op], a, b, vd, vs, f_init);
+                    run(&c);
+                    expect_done(&c);
+                    uint32_t f1, def1, f2, def2;
+                    uint32_t rd = ref_shift(op, 4, vd, counts[ci], fp, &f1, &def1);
+                    uint32_t rs = ref_shift(op, 4, vs, 1, f1, &f2, &def2);
+                    CHECK_EQ(cpu_get_reg(cpu, R_EDX), rd, "edx");
+                    CHECK_EQ(cpu_get_reg(cpu, R_ESI), rs, "esi");
+                    check_setcc(f1, def1);
+                    /* after the second rotate: CF/OF its own (count 1: both
+                     * defined), the rest still the prior instruction's */
+                    check_flags(f2, def2);
+                }
+}
+
 /* A masked count of 0 leaves flags and operand alone; the lazy state of the
  * previous instruction must survive too. */
 static void test_shift_count0(void **state)
@@ -2028,6 +2085,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shift_pm32, setup_p, teardown),
         cmocka_unit_test_setup_teardown(test_shift_rm16, setup_r, teardown),
         cmocka_unit_test_setup_teardown(test_shift_count0, setup_p, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_after_lazy, setup_p, teardown),
         cmocka_unit_test_setup_teardown(test_shld_shrd, setup_p, teardown),
         cmocka_unit_test_setup_teardown(test_mul, setup_p, teardown),
         cmocka_unit_test_setup_teardown(test_imul_forms, setup_p, teardown),
