@@ -117,6 +117,31 @@ static int load_linux(FwCfg *f, uint32_t ram_size, const uint8_t *k, size_t klen
     wr32(setup + 0x228, LINUX_CMDLINE_ADDR);      /* cmd_line_ptr */
     wr16(setup + 0x224, (uint16_t)(LINUX_CMDLINE_ADDR - LINUX_REAL_ADDR - 0x200)); /* heap_end_ptr */
     setup[0x211] |= 0x80;                         /* loadflags: CAN_USE_HEAP */
+    /* vga=: the boot loader, not the kernel, puts it in vid_mode (0x1FA);
+     * the real-mode setup then sets that VESA mode (boot.rst; QEMU
+     * hw/i386/x86.c does the same).  normal/ext/ask or a number. */
+    const char *vga = cmdline;
+    while ((vga = strstr(vga, "vga=")) && vga != cmdline && vga[-1] != ' ')
+        vga += 4;
+    if (vga) {
+        const char *v = vga + 4;
+        char *end = NULL;
+        unsigned long mode;
+        if (!strncmp(v, "normal", 6))
+            mode = 0xFFFF, end = (char *)v + 6;
+        else if (!strncmp(v, "ext", 3))
+            mode = 0xFFFE, end = (char *)v + 3;
+        else if (!strncmp(v, "ask", 3))
+            mode = 0xFFFD, end = (char *)v + 3;
+        else
+            mode = strtoul(v, &end, 0);
+        if (end == v || (*end && *end != ' ') || mode > 0xFFFF) {
+            free(setup);
+            snprintf(err, errlen, "invalid 'vga=' kernel parameter");
+            return -1;
+        }
+        wr16(setup + 0x1FA, (uint16_t)mode);      /* vid_mode */
+    }
     uint32_t initrd_addr = 0;
     if (initrd && initrd->len) {
         if (initrd->len > initrd_max || (initrd_max - initrd->len) < LINUX_PROT_ADDR + prot_size) {

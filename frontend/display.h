@@ -65,6 +65,15 @@ void display_shutdown(void);
 int screendump_png(PcMachine *pc, const char *path, char *err, size_t errlen);
 int screendump_vga_png(struct Vga *vga, const char *path, char *err, size_t errlen);
 
+/** Schedules a PNG screendump of pc's VGA into path when the virtual clock
+ *  reaches when ns (by_icount false) or once when instructions have
+ *  retired (by_icount true): a VTimer, so the dump is exact and, under
+ *  -icount, deterministic (a poll hook only for counts on the host clock).
+ *  quit: then exit with status 0 (2 if the dump failed).  Call after
+ *  pc_new(), before pc_run().  Returns 0, or -1 with a message in err. */
+int screendump_at_add(PcMachine *pc, bool by_icount, uint64_t when, const char *path, bool quit,
+                      char *err, size_t errlen);
+
 /** Writes a 0x00RRGGBB picture (stride in pixels) as a PNG. */
 int png_write_xrgb(const char *path, const uint32_t *px, int w, int h, int stride, char *err,
                    size_t errlen);

@@ -39,7 +39,6 @@ typedef struct ScreenDumpAt {
     uint64_t when;          /* ns of virtual time, or instructions */
     char *path;
     bool quit;
-    bool done;
 } ScreenDumpAt;
 
 static struct {
@@ -189,35 +188,6 @@ bool display_select(bool nographic)
     return true;
 }
 
-static void dumps_poll(PcMachine *pc)
-{
-    Vga *vga = pc_vga(pc);
-    /* (without a VGA the dump fails at once: "no VGA") */
-    int64_t now = vga && vga->clk ? vclock_now(vga->clk) : INT64_MAX;
-    uint64_t ic = pc_icount(pc);
-    for (int i = 0; i < disp.ndumps; i++) {
-        ScreenDumpAt *d = &disp.dumps[i];
-        if (d->done)
-            continue;
-        if (d->by_icount ? ic < d->when : (now < 0 || (uint64_t)now < d->when))
-            continue;
-        d->done = true;
-        char err[512];
-        int r = screendump_png(pc, d->path, err, sizeof(err));
-        if (r < 0)
-            fprintf(stderr, "vessel: %s\n", err);
-        if (d->quit)
-            pc_request_exit(pc, r < 0 ? 2 : 0);
-    }
-}
-
-static void display_poll(void *opaque)
-{
-    PcMachine *pc = opaque;
-    if (disp.ndumps)
-        dumps_poll(pc);
-}
-
 int display_setup(PcMachine *pc, bool nographic, char *err, size_t errlen)
 {
     int ret = 0;
@@ -228,10 +198,12 @@ int display_setup(PcMachine *pc, bool nographic, char *err, size_t errlen)
     if (nographic)
         disp.active = DISP_NONE;
     disp.pc = pc;
-    if (disp.ndumps && !disp.hook_added) {
-        if (pc_add_poll_hook(pc, display_poll, pc) < 0) {
-            snprintf(err, errlen, "display: too many poll hooks");
-            return -1;
+    if (!disp.hook_added) {
+        /* -screendump-at: VTimers on the virtual clock (screendump.c) */
+        for (int i = 0; i < disp.ndumps; i++) {
+            ScreenDumpAt *d = &disp.dumps[i];
+            if (screendump_at_add(pc, d->by_icount, d->when, d->path, d->quit, err, errlen) < 0)
+                return -1;
         }
         disp.hook_added = true;
     }

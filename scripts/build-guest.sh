@@ -252,6 +252,15 @@ while read -r line; do
     for m in $line; do resolve "$m"; done
 done <"$guestdir/modules"
 log "modules: ${order[*]}"
+# Display: bochs-drm and what it needs (drm_vram_helper, drm_ttm_helper, ttm,
+# drm_kms_helper, drm, ...) go into the initramfs too, NOT loaded at boot:
+# /lib/modules/display.order lists them in load order (boot with "rdshell"
+# and insmod them there; tests/display/linux_fb_test.sh does).
+nboot=${#order[@]}
+resolve bochs
+display_order=("${order[@]:nboot}")
+order=("${order[@]:0:nboot}")
+log "display modules (not loaded at boot): ${display_order[*]}"
 
 # ------------------------------------------------------------ initramfs
 ird="$work/initramfs"
@@ -269,6 +278,16 @@ for m in "${order[@]}"; do
     esac >"$ird/lib/modules/$m.ko"
     echo "$m"
 done >"$ird/lib/modules/load.order"
+for m in "${display_order[@]}"; do
+    f=${modpath[$m]}
+    case $f in
+        *.ko.xz) xz -dc "$f" ;;
+        *.ko.zst) zstd -dc "$f" ;;
+        *.ko.gz) gzip -dc "$f" ;;
+        *) cat "$f" ;;
+    esac >"$ird/lib/modules/$m.ko"
+    echo "$m"
+done >"$ird/lib/modules/display.order"
 echo "$krel" >"$ird/etc/kernel.release"
 # Fixed timestamps, so that the same inputs give the same bytes.
 export SOURCE_DATE_EPOCH=1700000000
