@@ -4,9 +4,10 @@
 # screendumps compared pixel by pixel with what the guest wrote.
 # usage: linux_fb.py EMULATOR GUESTDIR SCENARIO   (EMULATOR: vessel, or
 #        "qemu-system-i386 -accel tcg" to run the same checks on QEMU)
-#   vesafb-kernel    -kernel with vid_mode 0x314 in the bzImage header
-#                    (VESA 0x114, 800x600x16), as `rdev -v` / a boot loader
-#                    given vga=0x314 would set it; vesafb at 800x600x16
+#   vesafb-kernel    -kernel with -append vga=0x314 (VESA 0x114): the
+#                    loader writes it into the bzImage header's vid_mode as
+#                    QEMU does, the kernel's real-mode setup sets the mode
+#                    through the VGA BIOS; vesafb at 800x600x16
 #   vesafb-syslinux  the disk through SeaBIOS and SYSLINUX with vga=0x343
 #                    added to syslinux.cfg (VESA 0x143, 800x600x32)
 #   bochs            -kernel, rdshell: 80x25 text (720x400), then insmod of
@@ -359,15 +360,6 @@ def pattern_test(vm, geo):
     return time.monotonic() - t0
 
 
-def patch_vid_mode(src, dst, mode):
-    """A copy of a bzImage with hdr.vid_mode (offset 0x1FA, boot.rst) set."""
-    d = bytearray(open(src, "rb").read())
-    if d[0x202:0x206] != b"HdrS":
-        raise Fail(f"{src}: no Linux setup header")
-    d[0x1FA:0x1FC] = struct.pack("<H", mode)
-    open(dst, "wb").write(d)
-
-
 def syslinux_disk(src, dst, extra):
     """A copy of the disk whose syslinux.cfg APPEND line also has extra."""
     shutil.copyfile(src, dst)
@@ -395,9 +387,7 @@ def main():
     t0 = time.monotonic()
     left = lambda: max(1.0, boot_timeout - (time.monotonic() - t0))
     if scenario == "vesafb-kernel":
-        kern = os.path.join(work, "vmlinuz-0x314")
-        patch_vid_mode(vmlinuz, kern, 0x314)
-        vm = Vm(base + ["-hda", disk, "-kernel", kern, "-initrd", initrd,
+        vm = Vm(base + ["-hda", disk, "-kernel", vmlinuz, "-initrd", initrd,
                         "-append", "root=/dev/sda2 console=tty0 console=ttyS0 vga=0x314"])
         want = (800, 600, 16, 1600)
     elif scenario == "vesafb-syslinux":

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Linux's frame buffer drivers on vessel's std VGA, in the default guest,
 # with the display off (-display none; screendumps through the monitor):
-#   vesafb-kernel    vesafb at 800x600x16: -kernel with vid_mode 0x314 set in
-#                    the bzImage header, as a boot loader given vga=0x314 sets
-#                    it (the kernel's real-mode setup then calls VBE 4F02 in
-#                    Debian's vgabios-stdvga through linuxboot's 16-bit entry)
+#   vesafb-kernel    vesafb at 800x600x16: -kernel ... -append vga=0x314; the
+#                    loader puts 0x314 in the bzImage header's vid_mode, as
+#                    QEMU does (the kernel's real-mode setup then calls VBE
+#                    4F02 in Debian's vgabios-stdvga through linuxboot's
+#                    16-bit entry)
 #   vesafb-syslinux  vesafb at 800x600x32: the disk through SeaBIOS and
 #                    SYSLINUX with vga=0x343 added to syslinux.cfg
 #   bochs            bochs-drm loaded from the initramfs (rdshell, the modules
