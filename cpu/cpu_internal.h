@@ -187,6 +187,7 @@ typedef struct Insn {
     InsnFn fn;
     uint32_t disp;     /**< ModRM displacement (or moffs) */
     uint32_t imm;      /**< immediate; for rel branches: the target EIP */
+    uint32_t next_eip; /**< EIP + len, unmasked (blocks are keyed by EIP) */
     uint16_t imm2;     /**< far-pointer selector; ENTER nesting level */
     uint8_t len;       /**< instruction length in bytes */
     uint8_t op;        /**< last opcode byte */
@@ -199,6 +200,7 @@ typedef struct Insn {
     uint8_t seg;       /**< segment of the memory operand (overrides applied) */
     uint8_t flags;     /**< IF_* below */
 } Insn;
+_Static_assert(sizeof(Insn) == 32, "Insn is meant to fill half a cache line");
 
 #define IF_A16 0x01    /* 16-bit addressing (ea wraps at 64 KiB; string ops use CX/SI/DI) */
 #define IF_O16 0x02    /* 16-bit operand size */
@@ -514,6 +516,25 @@ static ALWAYS_INLINE void wr16(X86Cpu *cpu, int s, uint32_t off, uint16_t v) { l
 static ALWAYS_INLINE void wr32(X86Cpu *cpu, int s, uint32_t off, uint32_t v) { lwr32(cpu, seg_lin(cpu, s, off, 4, true), v); }
 static ALWAYS_INLINE void wr64(X86Cpu *cpu, int s, uint32_t off, uint64_t v) { lwr64(cpu, seg_lin(cpu, s, off, 8, true), v); }
 
+/** The fast path of a data access of size bytes at s:off, without any
+ *  fault: the host pointer when the segment check passes and the TLB maps
+ *  the bytes (one page, RAM, access allowed), else NULL, and the caller
+ *  then redoes the access through rdN/wrN, which fault or take the slow
+ *  path.  Handlers call their slow path as a tail call, so that they stay
+ *  leaf functions with no register spills. */
+static ALWAYS_INLINE void *fast_ptr(X86Cpu *cpu, int s, uint32_t off, unsigned size, bool write)
+{
+    const SegReg *sr = &cpu->seg[s];
+    if (unlikely(!(write ? sr->ok_w : sr->ok_r) || off - sr->lo > sr->hi - sr->lo || sr->hi - off < size - 1))
+        return NULL;
+    uint32_t lin = sr->base + off;
+    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
+    if (unlikely((write ? e->tag_w : e->tag_r) != (lin & ~0xFFFu)) ||
+        (size > 1 && unlikely((lin & 0xFFFu) > 0x1000u - size)))
+        return NULL;
+    return (void *)(e->addend + lin);
+}
+
 /** Effective address of the ModRM memory operand (offset within i->seg). */
 static ALWAYS_INLINE uint32_t insn_ea(X86Cpu *cpu, const Insn *i)
 {
@@ -658,7 +679,7 @@ void tc_flush(X86Cpu *cpu);
  * executing, for exception accounting. */
 #define NEXT                                                                     \
     do {                                                                         \
-        cpu->eip += i->len;                                                      \
+        cpu->eip = i->next_eip;                                                  \
         const Insn *n_ = i + 1;                                                  \
         cpu->cur_insn = n_;                                                      \
         return n_->fn(cpu, n_);                                                  \
@@ -673,7 +694,7 @@ void tc_flush(X86Cpu *cpu);
 /** Advance past this instruction and end the block (mode changes, STI ...). */
 #define NEXT_END                                                                 \
     do {                                                                         \
-        cpu->eip += i->len;                                                      \
+        cpu->eip = i->next_eip;                                                  \
         return NULL;                                                             \
     } while (0)
 /** Address of the next instruction, masked to the operand size of CS. */
@@ -730,7 +751,7 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, uint32_t target, unsigne
 /** A near branch taken (no mode change): set EIP and chain (slot 0). */
 #define BRANCH_CHAIN(target) return cpu_chain(cpu, (target), 0)
 /** A conditional branch not taken: advance and chain (slot 1). */
-#define NEXT_CHAIN return cpu_chain(cpu, cpu->eip + i->len, 1)
+#define NEXT_CHAIN return cpu_chain(cpu, i->next_eip, 1)
 
 /** Common invalid-opcode handler: raises #UD. */
 HANDLER(op_ud);

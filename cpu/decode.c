@@ -290,6 +290,7 @@ int cpu_decode(X86Cpu *cpu, uint32_t eip, Insn *in, uint32_t *opflags)
         in->imm2 = fetch8(&f);
     }
     in->len = (uint8_t)f.n;
+    in->next_eip = eip + f.n;
     in->fn = fn;
     if (opflags)
         *opflags = fn == op_ud ? (flags | F_END) : flags;

@@ -7,19 +7,55 @@
 
 /* ---- MOV r/m, r and MOV r, r/m (88-8B) ---- */
 
+/* Memory forms: the fast path inline (fast_ptr), the full access with its
+ * faults in a cold slow path reached by a tail call. */
+#define MEM_LOAD(name, SIZE, LD, RD, ASSIGN)                                               \
+    static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
+    {                                                                                     \
+        uint32_t v = RD(cpu, i->seg, insn_ea(cpu, i));                                    \
+        ASSIGN;                                                                           \
+        NEXT;                                                                             \
+    }                                                                                     \
+    HANDLER(name)                                                                         \
+    {                                                                                     \
+        const void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), SIZE, false);              \
+        if (unlikely(!p))                                                                 \
+            return name##_slow(cpu, i);                                                   \
+        uint32_t v = LD(p);                                                               \
+        ASSIGN;                                                                           \
+        NEXT;                                                                             \
+    }
+#define MEM_STORE(name, SIZE, ST, WR, VAL)                                                 \
+    static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
+    {                                                                                     \
+        WR(cpu, i->seg, insn_ea(cpu, i), VAL);                                            \
+        NEXT;                                                                             \
+    }                                                                                     \
+    HANDLER(name)                                                                         \
+    {                                                                                     \
+        void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), SIZE, true);                     \
+        if (unlikely(!p))                                                                 \
+            return name##_slow(cpu, i);                                                   \
+        ST(p, VAL);                                                                       \
+        NEXT;                                                                             \
+    }
+static ALWAYS_INLINE uint32_t ld8(const void *p) { return *(const uint8_t *)p; }
+static ALWAYS_INLINE void st8(void *p, uint8_t v) { *(uint8_t *)p = v; }
+
+
 HANDLER(op_mov_Eb_Gb_r) { set_r8(cpu, i->rm, get_r8(cpu, i->reg)); NEXT; }
-HANDLER(op_mov_Eb_Gb_m) { wr8(cpu, i->seg, insn_ea(cpu, i), get_r8(cpu, i->reg)); NEXT; }
+MEM_STORE(op_mov_Eb_Gb_m, 1, st8, wr8, get_r8(cpu, i->reg))
 HANDLER(op_mov_Ev_Gv_w_r) { set_r16(cpu, i->rm, (uint16_t)cpu->r[i->reg]); NEXT; }
-HANDLER(op_mov_Ev_Gv_w_m) { wr16(cpu, i->seg, insn_ea(cpu, i), (uint16_t)cpu->r[i->reg]); NEXT; }
+MEM_STORE(op_mov_Ev_Gv_w_m, 2, st16, wr16, (uint16_t)cpu->r[i->reg])
 HANDLER(op_mov_Ev_Gv_d_r) { cpu->r[i->rm] = cpu->r[i->reg]; NEXT; }
-HANDLER(op_mov_Ev_Gv_d_m) { wr32(cpu, i->seg, insn_ea(cpu, i), cpu->r[i->reg]); NEXT; }
+MEM_STORE(op_mov_Ev_Gv_d_m, 4, st32, wr32, cpu->r[i->reg])
 
 HANDLER(op_mov_Gb_Eb_r) { set_r8(cpu, i->reg, get_r8(cpu, i->rm)); NEXT; }
-HANDLER(op_mov_Gb_Eb_m) { set_r8(cpu, i->reg, rd8(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
+MEM_LOAD(op_mov_Gb_Eb_m, 1, ld8, rd8, set_r8(cpu, i->reg, (uint8_t)v))
 HANDLER(op_mov_Gv_Ev_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
-HANDLER(op_mov_Gv_Ev_w_m) { set_r16(cpu, i->reg, rd16(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
+MEM_LOAD(op_mov_Gv_Ev_w_m, 2, ld16, rd16, set_r16(cpu, i->reg, (uint16_t)v))
 HANDLER(op_mov_Gv_Ev_d_r) { cpu->r[i->reg] = cpu->r[i->rm]; NEXT; }
-HANDLER(op_mov_Gv_Ev_d_m) { cpu->r[i->reg] = rd32(cpu, i->seg, insn_ea(cpu, i)); NEXT; }
+MEM_LOAD(op_mov_Gv_Ev_d_m, 4, ld32, rd32, cpu->r[i->reg] = v)
 
 /* ---- MOV with a direct offset (A0-A3): i->disp is the moffs ---- */
 
@@ -37,11 +73,11 @@ HANDLER(op_mov_Zv_Iv_w) { set_r16(cpu, i->reg, (uint16_t)i->imm); NEXT; }
 HANDLER(op_mov_Zv_Iv_d) { cpu->r[i->reg] = i->imm; NEXT; }
 
 HANDLER(op_mov_Eb_Ib_r) { set_r8(cpu, i->rm, (uint8_t)i->imm); NEXT; }
-HANDLER(op_mov_Eb_Ib_m) { wr8(cpu, i->seg, insn_ea(cpu, i), (uint8_t)i->imm); NEXT; }
+MEM_STORE(op_mov_Eb_Ib_m, 1, st8, wr8, (uint8_t)i->imm)
 HANDLER(op_mov_Ev_Iv_w_r) { set_r16(cpu, i->rm, (uint16_t)i->imm); NEXT; }
 HANDLER(op_mov_Ev_Iv_w_m) { wr16(cpu, i->seg, insn_ea(cpu, i), (uint16_t)i->imm); NEXT; }
 HANDLER(op_mov_Ev_Iv_d_r) { cpu->r[i->rm] = i->imm; NEXT; }
-HANDLER(op_mov_Ev_Iv_d_m) { wr32(cpu, i->seg, insn_ea(cpu, i), i->imm); NEXT; }
+MEM_STORE(op_mov_Ev_Iv_d_m, 4, st32, wr32, i->imm)
 
 /* ---- MOV r/m16, Sreg (8C) ----
  * ModRM.reg 6 and 7 are not segment registers: #UD.  A memory destination
@@ -167,20 +203,20 @@ HANDLER(op_nop) { NEXT; }
 HANDLER(op_movzx_Gv_Eb_w_r) { set_r16(cpu, i->reg, get_r8(cpu, i->rm)); NEXT; }
 HANDLER(op_movzx_Gv_Eb_w_m) { set_r16(cpu, i->reg, rd8(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
 HANDLER(op_movzx_Gv_Eb_d_r) { cpu->r[i->reg] = get_r8(cpu, i->rm); NEXT; }
-HANDLER(op_movzx_Gv_Eb_d_m) { cpu->r[i->reg] = rd8(cpu, i->seg, insn_ea(cpu, i)); NEXT; }
+MEM_LOAD(op_movzx_Gv_Eb_d_m, 1, ld8, rd8, cpu->r[i->reg] = v)
 HANDLER(op_movzx_Gv_Ew_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
 HANDLER(op_movzx_Gv_Ew_w_m) { set_r16(cpu, i->reg, rd16(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
 HANDLER(op_movzx_Gv_Ew_d_r) { cpu->r[i->reg] = (uint16_t)cpu->r[i->rm]; NEXT; }
-HANDLER(op_movzx_Gv_Ew_d_m) { cpu->r[i->reg] = rd16(cpu, i->seg, insn_ea(cpu, i)); NEXT; }
+MEM_LOAD(op_movzx_Gv_Ew_d_m, 2, ld16, rd16, cpu->r[i->reg] = v)
 
 HANDLER(op_movsx_Gv_Eb_w_r) { set_r16(cpu, i->reg, (uint16_t)(int8_t)get_r8(cpu, i->rm)); NEXT; }
 HANDLER(op_movsx_Gv_Eb_w_m) { set_r16(cpu, i->reg, (uint16_t)(int8_t)rd8(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
 HANDLER(op_movsx_Gv_Eb_d_r) { cpu->r[i->reg] = (uint32_t)(int32_t)(int8_t)get_r8(cpu, i->rm); NEXT; }
-HANDLER(op_movsx_Gv_Eb_d_m) { cpu->r[i->reg] = (uint32_t)(int32_t)(int8_t)rd8(cpu, i->seg, insn_ea(cpu, i)); NEXT; }
+MEM_LOAD(op_movsx_Gv_Eb_d_m, 1, ld8, rd8, cpu->r[i->reg] = (uint32_t)(int32_t)(int8_t)v)
 HANDLER(op_movsx_Gv_Ew_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
 HANDLER(op_movsx_Gv_Ew_w_m) { set_r16(cpu, i->reg, rd16(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
 HANDLER(op_movsx_Gv_Ew_d_r) { cpu->r[i->reg] = (uint32_t)(int32_t)(int16_t)cpu->r[i->rm]; NEXT; }
-HANDLER(op_movsx_Gv_Ew_d_m) { cpu->r[i->reg] = (uint32_t)(int32_t)(int16_t)rd16(cpu, i->seg, insn_ea(cpu, i)); NEXT; }
+MEM_LOAD(op_movsx_Gv_Ew_d_m, 2, ld16, rd16, cpu->r[i->reg] = (uint32_t)(int32_t)(int16_t)v)
 
 /* ---- Far pointer loads: LES (C4), LDS (C5), LSS/LFS/LGS (0F B2/B4/B5) ----
  * Memory form only.  Offset first, then the selector; the segment load
