@@ -535,6 +535,34 @@ static ALWAYS_INLINE void *fast_ptr(X86Cpu *cpu, int s, uint32_t off, unsigned s
     return (void *)(e->addend + lin);
 }
 
+/** fast_ptr() for a read-modify-write access: the TLB must allow both. */
+static ALWAYS_INLINE uint8_t *fast_ptr_rmw(X86Cpu *cpu, int s, uint32_t off, unsigned size)
+{
+    const SegReg *sr = &cpu->seg[s];
+    if (unlikely(!sr->ok_w || off - sr->lo > sr->hi - sr->lo || sr->hi - off < size - 1))
+        return NULL;
+    uint32_t lin = sr->base + off, page = lin & ~0xFFFu;
+    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
+    if (unlikely(e->tag_w != page || e->tag_r != page) || (size > 1 && unlikely((lin & 0xFFFu) > 0x1000u - size)))
+        return NULL;
+    return (uint8_t *)(e->addend + lin);
+}
+
+/** Host loads and stores of size 1, 2 or 4 bytes (size a constant). */
+static ALWAYS_INLINE uint32_t ld_sz(const void *p, unsigned size)
+{
+    return size == 1 ? *(const uint8_t *)p : size == 2 ? ld16(p) : ld32(p);
+}
+static ALWAYS_INLINE void st_sz(void *p, unsigned size, uint32_t v)
+{
+    if (size == 1)
+        *(uint8_t *)p = (uint8_t)v;
+    else if (size == 2)
+        st16(p, (uint16_t)v);
+    else
+        st32(p, v);
+}
+
 /** Effective address of the ModRM memory operand (offset within i->seg). */
 static ALWAYS_INLINE uint32_t insn_ea(X86Cpu *cpu, const Insn *i)
 {

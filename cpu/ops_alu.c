@@ -133,18 +133,13 @@ static ALWAYS_INLINE void alu_flags(X86Cpu *cpu, int op, unsigned size, uint32_t
     }
 }
 
-/** Destination is the r/m operand (register rm or memory), source b. */
-static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsigned size, bool mem,
-                                       uint32_t b)
+/* The memory forms' slow paths: the whole instruction with the full
+ * accesses (faults, MMIO, page crossings), out of line and reached by a
+ * tail call, so that the handlers' fast paths stay leaf functions. */
+static __attribute__((noinline, cold)) const Insn *alu_E_mem_slow(X86Cpu *cpu, const Insn *i, int op,
+                                                                   unsigned size, uint32_t b)
 {
-    if (!mem) {
-        uint32_t a = reg_get(cpu, i->rm, size);
-        unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
-        uint32_t r = alu_res(op, size, a, b, c);
-        alu_flags(cpu, op, size, a, b, r, c);
-        if (A_WRITES(op))
-            reg_set(cpu, i->rm, size, r);
-    } else if (A_WRITES(op)) {
+    if (A_WRITES(op)) {
         Rmw m;
         uint32_t a = rmw_read(cpu, i->seg, insn_ea(cpu, i), size, &m);
         unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
@@ -159,10 +154,62 @@ static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsig
     NEXT;
 }
 
+static __attribute__((noinline, cold)) const Insn *alu_G_mem_slow(X86Cpu *cpu, const Insn *i, int op,
+                                                                   unsigned size)
+{
+    uint32_t b = mem_rd(cpu, i->seg, insn_ea(cpu, i), size);
+    uint32_t a = reg_get(cpu, i->reg, size);
+    unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
+    uint32_t r = alu_res(op, size, a, b, c);
+    alu_flags(cpu, op, size, a, b, r, c);
+    if (A_WRITES(op))
+        reg_set(cpu, i->reg, size, r);
+    NEXT;
+}
+
+/** Destination is the r/m operand (register rm or memory), source b. */
+static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsigned size, bool mem,
+                                       uint32_t b)
+{
+    if (!mem) {
+        uint32_t a = reg_get(cpu, i->rm, size);
+        unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
+        uint32_t r = alu_res(op, size, a, b, c);
+        alu_flags(cpu, op, size, a, b, r, c);
+        if (A_WRITES(op))
+            reg_set(cpu, i->rm, size, r);
+    } else if (A_WRITES(op)) {
+        uint8_t *p = fast_ptr_rmw(cpu, i->seg, insn_ea(cpu, i), size);
+        if (unlikely(!p))
+            return alu_E_mem_slow(cpu, i, op, size, b);
+        uint32_t a = ld_sz(p, size);
+        unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
+        uint32_t r = alu_res(op, size, a, b, c);
+        st_sz(p, size, r);
+        alu_flags(cpu, op, size, a, b, r, c);
+    } else {
+        const void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), size, false);
+        if (unlikely(!p))
+            return alu_E_mem_slow(cpu, i, op, size, b);
+        uint32_t a = ld_sz(p, size);
+        uint32_t r = alu_res(op, size, a, b, 0);
+        alu_flags(cpu, op, size, a, b, r, 0);
+    }
+    NEXT;
+}
+
 /** Destination is the register reg, source the r/m operand. */
 static ALWAYS_INLINE const Insn *alu_G(X86Cpu *cpu, const Insn *i, int op, unsigned size, bool mem)
 {
-    uint32_t b = mem ? mem_rd(cpu, i->seg, insn_ea(cpu, i), size) : reg_get(cpu, i->rm, size);
+    uint32_t b;
+    if (mem) {
+        const void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), size, false);
+        if (unlikely(!p))
+            return alu_G_mem_slow(cpu, i, op, size);
+        b = ld_sz(p, size);
+    } else {
+        b = reg_get(cpu, i->rm, size);
+    }
     uint32_t a = reg_get(cpu, i->reg, size);
     unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
     uint32_t r = alu_res(op, size, a, b, c);

@@ -54,9 +54,41 @@ uint32_t pop32(X86Cpu *cpu) { return pop32_i(cpu); }
  * happens first, then the popped value is written to (E)SP. */
 
 HANDLER(op_push_Zv_w) { push16_i(cpu, (uint16_t)cpu->r[i->reg]); NEXT; }
-HANDLER(op_push_Zv_d) { push32_i(cpu, cpu->r[i->reg]); NEXT; }
+/* 32-bit PUSH/POP of a register: the fast path inline, the full access
+ * in a cold slow path reached by a tail call (as ops_mov.c). */
+static __attribute__((noinline, cold)) const Insn *push_Zv_d_slow(X86Cpu *cpu, const Insn *i)
+{
+    push32_i(cpu, cpu->r[i->reg]);
+    NEXT;
+}
+HANDLER(op_push_Zv_d)
+{
+    uint32_t sp = sp_add(cpu, sp_get(cpu), (uint32_t)-4);
+    void *p = fast_ptr(cpu, SEG_SS, sp, 4, true);
+    if (unlikely(!p))
+        return push_Zv_d_slow(cpu, i);
+    st32(p, cpu->r[i->reg]);
+    sp_set(cpu, sp);
+    NEXT;
+}
 HANDLER(op_pop_Zv_w) { uint16_t v = pop16_i(cpu); set_r16(cpu, i->reg, v); NEXT; }
-HANDLER(op_pop_Zv_d) { uint32_t v = pop32_i(cpu); cpu->r[i->reg] = v; NEXT; }
+static __attribute__((noinline, cold)) const Insn *pop_Zv_d_slow(X86Cpu *cpu, const Insn *i)
+{
+    uint32_t v = pop32_i(cpu);
+    cpu->r[i->reg] = v;
+    NEXT;
+}
+HANDLER(op_pop_Zv_d)
+{
+    uint32_t sp = sp_get(cpu);
+    const void *p = fast_ptr(cpu, SEG_SS, sp, 4, false);
+    if (unlikely(!p))
+        return pop_Zv_d_slow(cpu, i);
+    uint32_t v = ld32(p);
+    sp_set(cpu, sp + 4);
+    cpu->r[i->reg] = v; /* after ESP: POP ESP loads the popped value */
+    NEXT;
+}
 
 /* ---- PUSH imm (68, 6A: imm8 already sign-extended) ---- */
 
