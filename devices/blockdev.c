@@ -5,6 +5,7 @@
 #include "devices/blockdev.h"
 #include "devices/qcow2.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,8 +24,54 @@ struct BlockDev {
     uint8_t *ovl_map;       /**< one bit per sector: sector is in the overlay */
     uint64_t sectors;
     bool read_only;
+    bool frozen_ro;         /**< read-only because frozen (BLOCKDEV_FROZEN_OK) */
+    char *path;             /**< the path opened */
     uint64_t fail_sector;   /**< injected error (test hook) */
 };
+
+/* The extra directory searched for overlays of a frozen image. */
+static char *g_overlay_dir;
+
+void blockdev_set_overlay_dir(const char *dir)
+{
+    free(g_overlay_dir);
+    g_overlay_dir = dir ? strdup(dir) : NULL;
+}
+
+bool blockdev_file_frozen(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_mode & 0222);
+}
+
+/* The message for a frozen image opened for writing. */
+static void frozen_error(const char *path, char *err, size_t errlen)
+{
+    if (!err || !errlen)
+        return;
+    char ovl[4096] = "";
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    if (blockdev_find_overlay(path, dir, ovl, sizeof(ovl)) != 1 && g_overlay_dir)
+        (void)blockdev_find_overlay(path, g_overlay_dir, ovl, sizeof(ovl));
+    if (ovl[0])
+        snprintf(err, errlen,
+                 "%s: frozen read-only image (the base of vessel snapshots; never written again): "
+                 "use its overlay %s, or -loadvm NAME, -snapshot or readonly=on",
+                 path, ovl);
+    else
+        snprintf(err, errlen,
+                 "%s: the file is read-only (no write permission; vessel freezes the base images "
+                 "of its snapshots this way): use -snapshot or readonly=on, or an overlay on it",
+                 path);
+}
 
 static void seterr(char *err, size_t errlen, const char *fmt, const char *path, int e)
 {
@@ -87,6 +134,12 @@ static int open_image_fd(const char *path, bool ro, struct stat *st, char *err, 
         seterr(err, errlen, "%s: is a directory, not a disk image", path, 0);
         return -1;
     }
+    if (!ro && S_ISREG(st->st_mode) && !(st->st_mode & 0222)) {
+        /* Frozen (or otherwise write-protected) image: refused even for root. */
+        frozen_error(path, err, errlen);
+        errno = EACCES;
+        return -2;
+    }
     int fd = open(path, ro ? O_RDONLY : O_RDWR);
     if (fd < 0) {
         int e = errno;
@@ -125,7 +178,14 @@ static BlockDev *open_common(const char *path, int flags, const char *fmt,
         return NULL;
     }
     struct stat st;
+    bool frozen_ro = false;
     int fd = open_image_fd(path, ro || snap, &st, err, errlen);
+    if (fd == -2 && (flags & BLOCKDEV_FROZEN_OK)) {
+        ro = frozen_ro = true;
+        if (err && errlen)
+            err[0] = 0;
+        fd = open_image_fd(path, true, &st, err, errlen);
+    }
     if (fd < 0)
         return NULL;
     BlockDevChain chain;
@@ -210,7 +270,14 @@ static BlockDev *open_common(const char *path, int flags, const char *fmt,
     bd->pad_tail = pad_tail;
     bd->probed = !fmt;
     bd->read_only = ro;
+    bd->frozen_ro = frozen_ro;
     bd->fail_sector = UINT64_MAX;
+    bd->path = strdup(path);
+    if (!bd->path) {
+        seterr(err, errlen, "%s: out of memory", path, 0);
+        blockdev_close(bd);
+        return NULL;
+    }
     if (snap && !ro) {
         const char *dir = getenv("TMPDIR");
         char tmpl[4096];
@@ -267,6 +334,7 @@ void blockdev_close(BlockDev *bd)
     if (bd->ovl_fd >= 0)
         close(bd->ovl_fd);
     free(bd->ovl_map);
+    free(bd->path);
     free(bd);
 }
 
@@ -377,4 +445,179 @@ int blockdev_flush(BlockDev *bd)
     if (fsync(bd->fd) < 0)
         return -errno;
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Disk snapshots                                                           */
+
+const char *blockdev_path(const BlockDev *bd) { return bd ? bd->path : NULL; }
+
+bool blockdev_temp_overlay(const BlockDev *bd) { return bd && bd->ovl_fd >= 0; }
+
+bool blockdev_frozen_ro(const BlockDev *bd) { return bd && bd->frozen_ro; }
+
+const char *blockdev_backing_path(const BlockDev *bd)
+{
+    return bd && bd->qcow ? qcow2_backing_path(bd->qcow) : NULL;
+}
+
+static bool map_empty(const BlockDev *bd)
+{
+    size_t n = (size_t)((bd->sectors + 7) / 8);
+    for (size_t i = 0; i < n; i++)
+        if (bd->ovl_map[i])
+            return false;
+    return true;
+}
+
+bool blockdev_top_empty(const BlockDev *bd)
+{
+    if (!bd)
+        return false;
+    if (bd->ovl_fd >= 0)
+        return map_empty(bd);
+    return bd->qcow && qcow2_empty(bd->qcow);
+}
+
+void blockdev_swap(BlockDev *a, BlockDev *b)
+{
+    if (!a || !b || a == b)
+        return;
+    BlockDev t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* The name to store in an overlay at ovl for its backing file img: the
+ * bare file name when both are in one directory, else an absolute path. */
+static int backing_name_for(const char *ovl, const char *img, char *out, size_t outlen)
+{
+    char a[4096], b[4096];
+    const char *sa = strrchr(ovl, '/'), *sb = strrchr(img, '/');
+    snprintf(a, sizeof(a), "%.*s", sa ? (int)(sa - ovl) : 1, sa ? ovl : ".");
+    snprintf(b, sizeof(b), "%.*s", sb ? (int)(sb - img) : 1, sb ? img : ".");
+    if (sa == ovl)
+        snprintf(a, sizeof(a), "/");
+    if (sb == img)
+        snprintf(b, sizeof(b), "/");
+    char ra[4096], rb[4096];
+    if (realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb)) {
+        if (snprintf(out, outlen, "%s", sb ? sb + 1 : img) >= (int)outlen)
+            return -ENAMETOOLONG;
+        return 0;
+    }
+    char full[4096];
+    if (!realpath(img, full))
+        return -errno;
+    if (snprintf(out, outlen, "%s", full) >= (int)outlen)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+int blockdev_save_temp_overlay(BlockDev *bd, const char *path, char *err, size_t errlen)
+{
+    if (!bd || !path || bd->ovl_fd < 0) {
+        seterr(err, errlen, "%s: not a -snapshot drive", path ? path : "?", 0);
+        return -EINVAL;
+    }
+    if (map_empty(bd))
+        return 0;
+    char bname[4096];
+    int r = backing_name_for(path, bd->path, bname, sizeof(bname));
+    if (r < 0) {
+        seterr(err, errlen, "%s: cannot name the backing file: %s", path, -r);
+        return r;
+    }
+    r = qcow2_create(path, bd->sectors * BLOCKDEV_SECTOR, bname, err, errlen);
+    if (r < 0)
+        return r;
+    BlockDev *out = blockdev_open(path, BLOCKDEV_FORMAT_QCOW2, err, errlen);
+    if (!out) {
+        unlink(path);
+        return -EIO;
+    }
+    uint8_t *buf = malloc(128 * BLOCKDEV_SECTOR);
+    if (!buf) {
+        blockdev_close(out);
+        unlink(path);
+        seterr(err, errlen, "%s: out of memory", path, 0);
+        return -ENOMEM;
+    }
+    uint64_t s = 0;
+    while (s < bd->sectors && r == 0) {
+        if (!in_overlay(bd, s)) {
+            s++;
+            continue;
+        }
+        uint32_t n = 1;
+        while (n < 128 && s + n < bd->sectors && in_overlay(bd, s + n))
+            n++;
+        r = full_pread(bd->ovl_fd, buf, (size_t)n * BLOCKDEV_SECTOR, s * BLOCKDEV_SECTOR);
+        if (r == 0)
+            r = blockdev_write(out, s, buf, n);
+        s += n;
+    }
+    free(buf);
+    if (r == 0)
+        r = blockdev_flush(out);
+    blockdev_close(out);
+    if (r < 0) {
+        seterr(err, errlen, "%s: cannot write the overlay's data: %s", path, -r);
+        unlink(path);
+        return r;
+    }
+    return 1;
+}
+
+int blockdev_freeze_file(const char *path, unsigned *old_mode)
+{
+    struct stat st;
+    if (!path || stat(path, &st) < 0)
+        return path ? -errno : -EINVAL;
+    if (old_mode)
+        *old_mode = (unsigned)(st.st_mode & 07777);
+    if (chmod(path, st.st_mode & 07555) < 0)
+        return -errno;
+    return 0;
+}
+
+void blockdev_unfreeze_file(const char *path, unsigned old_mode)
+{
+    if (path)
+        (void)chmod(path, (mode_t)old_mode);
+}
+
+int blockdev_find_overlay(const char *image, const char *dir, char *out, size_t outlen)
+{
+    struct stat is;
+    if (!image || !dir || !out || !outlen || stat(image, &is) < 0)
+        return -EINVAL;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return -errno;
+    struct dirent *de;
+    int64_t best = INT64_MIN;
+    int found = 0;
+    while ((de = readdir(dp))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[4096], b[4096];
+        if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p))
+            continue;
+        struct stat st, bs;
+        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0222))
+            continue;
+        if (qcow2_backing_file(p, b, sizeof(b)) != 1 || stat(b, &bs) < 0)
+            continue;
+        if (bs.st_dev != is.st_dev || bs.st_ino != is.st_ino)
+            continue;
+        int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        if (mt > best || !found) {
+            best = mt;
+            snprintf(out, outlen, "%s", p);
+            found = 1;
+        }
+    }
+    closedir(dp);
+    return found;
 }

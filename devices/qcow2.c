@@ -118,6 +118,7 @@ struct Qcow2 {
 
     BlockDev *backing;
     uint64_t backing_bytes;
+    char *backing_path;         /* resolved name of the backing file, or NULL */
 
     uint8_t *cbuf;              /* one cluster: copy-on-write, new L2 tables */
     uint8_t *zin;               /* compressed input, up to two clusters */
@@ -1013,6 +1014,7 @@ void qcow2_close(Qcow2 *q)
     if (q->fd >= 0)
         close(q->fd);
     blockdev_close(q->backing);
+    free(q->backing_path);
     if (q->zs_init)
         inflateEnd(&q->zs);
     free(q->l1);
@@ -1313,6 +1315,11 @@ Qcow2 *qcow2_open(int fd, const char *path, bool read_only, const BlockDevChain 
             goto bad;
         }
         q->backing_bytes = blockdev_sectors(q->backing) * BLOCKDEV_SECTOR;
+        q->backing_path = strdup(full);
+        if (!q->backing_path) {
+            fail(err, errlen, path, "out of memory");
+            goto bad;
+        }
     }
 
     q->autoclear = read_only ? 0 : autoclear;
@@ -1443,4 +1450,59 @@ int qcow2_create(const char *path, uint64_t size_bytes, const char *backing_path
         unlink(path);
     }
     return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queries for disk snapshots                                               */
+
+bool qcow2_empty(const Qcow2 *q)
+{
+    if (!q)
+        return false;
+    for (uint32_t i = 0; i < q->l1_size; i++)
+        if (q->l1[i] & OFFSET_MASK)
+            return false;
+    return true;
+}
+
+const char *qcow2_backing_path(const Qcow2 *q) { return q ? q->backing_path : NULL; }
+
+int qcow2_backing_file(const char *path, char *out, size_t outlen)
+{
+    if (!path || !out || !outlen)
+        return -EINVAL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    uint8_t h[24];
+    int r = pread_full(fd, h, sizeof(h), 0);
+    if (r < 0 || be32(h + HDR_MAGIC) != QCOW2_MAGIC) {
+        close(fd);
+        return r == -EIO ? 0 : (r < 0 ? r : 0);
+    }
+    uint64_t bfo = be64(h + HDR_BACKING_FILE_OFFSET);
+    uint32_t bfs = be32(h + HDR_BACKING_FILE_SIZE);
+    if (!bfo || !bfs) {
+        close(fd);
+        return 0;
+    }
+    char bname[MAX_BACKING_NAME + 1];
+    if (bfs > MAX_BACKING_NAME || bfo > MAX_HOST_OFFSET) {
+        close(fd);
+        return -EINVAL;
+    }
+    r = pread_full(fd, bname, bfs, bfo);
+    close(fd);
+    if (r < 0)
+        return r;
+    bname[bfs] = 0;
+    if (memchr(bname, 0, bfs))
+        return -EINVAL;
+    const char *slash = strrchr(path, '/');
+    int n;
+    if (bname[0] == '/' || !slash)
+        n = snprintf(out, outlen, "%s", bname);
+    else
+        n = snprintf(out, outlen, "%.*s/%s", (int)(slash - path), path, bname);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 1;
 }

@@ -95,4 +95,20 @@ int qcow2_flush(Qcow2 *q);
 int qcow2_create(const char *path, uint64_t size_bytes, const char *backing_path, char *err,
                  size_t errlen);
 
+/** True when the image has no L2 table (no cluster of its own: every read
+ *  goes to the backing file or reads zero). */
+bool qcow2_empty(const Qcow2 *q);
+
+/** The backing file as opened (resolved path), or NULL. */
+const char *qcow2_backing_path(const Qcow2 *q);
+
+/**
+ * Read the backing file name of the qcow2 image at path without opening the
+ * image (header only), resolved like qcow2_open does (relative to the
+ * image's directory).  Returns 1 with the name in out, 0 when the file is
+ * not qcow2 or has no backing file, -errno on an I/O error or a name that
+ * does not fit.
+ */
+int qcow2_backing_file(const char *path, char *out, size_t outlen);
+
 #endif

@@ -785,7 +785,7 @@ int main(int argc, char **argv)
         }
         char berr[256];
         int flags = (drive_ro[d] ? BLOCKDEV_RDONLY : 0) | (snapshot && !drive_ro[d] ? BLOCKDEV_SNAPSHOT : 0) |
-                    drive_fmt[d];
+                    drive_fmt[d] | snapshot_drive_flags(d, drive_path[d]);
         cfg.drives[d] = blockdev_open(drive_path[d], flags, berr, sizeof(berr));
         if (!cfg.drives[d])
             die("disk image %s", berr);

@@ -309,7 +309,7 @@ static void info_cmd(const char *what, DbgOut *o)
     } else if (!strcmp(what, "snapshots")) {
         char *buf = malloc(65536);
         if (buf) {
-            snapshot_info(NULL, buf, 65536);
+            snapshot_info_pc(pc, NULL, buf, 65536);
             dbg_printf(o, "%s", buf);
             free(buf);
         }
@@ -583,13 +583,13 @@ void monitor_exec(const char *line, DbgOut *o, int src)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int r = !strcmp(c, "savevm")   ? snapshot_savevm(pc, NULL, argv[1], err, sizeof(err))
                 : !strcmp(c, "loadvm") ? snapshot_loadvm(pc, NULL, argv[1], err, sizeof(err))
-                                       : snapshot_delvm(NULL, argv[1], err, sizeof(err));
+                                       : snapshot_delvm_pc(pc, NULL, argv[1], err, sizeof(err));
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         if (r < 0)
             dbg_printf(o, "%s: %s\n", c, err);
         else
-            dbg_printf(o, "%s %s: done in %.1f ms\n", c, argv[1], ms);
+            dbg_printf(o, "%s %s: done in %.1f ms%s%s\n", c, argv[1], ms, err[0] ? ": " : "", err);
     } else if (!strcmp(c, "change") || !strcmp(c, "eject")) {
         /* change ideC-cdU FILE | eject ideC-cdU: swap a CD-ROM's medium. */
         int ch, unit;

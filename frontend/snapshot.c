@@ -31,6 +31,7 @@
 #include <zlib.h>
 
 #include "devices/pc_internal.h"
+#include "devices/qcow2.h"
 
 #ifndef VESSEL_VERSION
 #define VESSEL_VERSION "0.1.0"
@@ -50,6 +51,7 @@
 
 enum { FLAG_APIC = 1, FLAG_VGA = 2, FLAG_ICOUNT = 4 };
 enum { DRIVE_DISK = 1, DRIVE_CDROM = 2 };
+enum { DISK_FINGERPRINT = 0, DISK_FROZEN = 1 };   /* drive record mode (format 2) */
 
 static const char *const drive_names[4] = { "hda", "hdb", "hdc", "hdd" };
 
@@ -223,6 +225,11 @@ typedef struct DriveFp {
     uint64_t size;
     int64_t mtime_ns;    /* 0 = unknown (no path) */
     uint32_t crc;
+    /* Format 2: how the disk's contents are kept. */
+    uint8_t mode;                    /* DISK_FINGERPRINT / DISK_FROZEN */
+    char frozen[SNAP_MAX_PATH];      /* frozen image: relative to the snapshot
+                                        file's directory, or absolute */
+    char frozen_fmt[8];              /* "raw" / "qcow2" */
 } DriveFp;
 
 static const char *g_drive_path[4];
@@ -263,8 +270,8 @@ static int drive_fingerprints(PcMachine *pc, DriveFp fp[4], Err *e)
         }
         f->crc = crc_of(buf, (size_t)n * BLOCKDEV_SECTOR);
         free(buf);
-        const char *path = g_drive_path[d];
-        if (path && pc->cfg.drives[d] == dr->bd) {
+        const char *path = blockdev_path(dr->bd) ? blockdev_path(dr->bd) : g_drive_path[d];
+        if (path) {
             snprintf(f->path, sizeof(f->path), "%s", path);
             struct stat st;
             if (stat(path, &st) == 0)
@@ -272,6 +279,374 @@ static int drive_fingerprints(PcMachine *pc, DriveFp fp[4], Err *e)
         }
     }
     return 0;
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Disks: frozen at save, a fresh overlay at load                           */
+
+/* What a save or load does to the writable hard disks (see snapshot.h):
+ * prepared first (files created, new images opened, nothing switched),
+ * then committed (the drives switch in place, blockdev_swap) or rolled
+ * back (new images closed, files made for the plan removed, modes put
+ * back). */
+typedef struct DrivePlan {
+    const char *snapfile;              /* the snapshot file: directory and stem */
+    bool frozen[4];                    /* drive d is recorded DISK_FROZEN */
+    char rec[4][SNAP_MAX_PATH];        /* its frozen image as recorded */
+    char img[4][SNAP_MAX_PATH];        /* the same, usable from here */
+    char fmt[4][8];                    /* its format */
+    BlockDev *next[4];                 /* the image the drive switches to (NULL: stays) */
+    char created[4][SNAP_MAX_PATH];    /* file made for this plan, "" if none */
+    bool chmodded[4];
+    unsigned old_mode[4];
+    char summary[1024];                /* "hda: ... " for the monitor */
+} DrivePlan;
+
+static void plan_apply_fp(const DrivePlan *plan, DriveFp fp[4])
+{
+    if (!plan)
+        return;
+    for (int d = 0; d < 4; d++) {
+        if (!plan->frozen[d] || !fp[d].present)
+            continue;
+        fp[d].mode = DISK_FROZEN;
+        snprintf(fp[d].frozen, sizeof(fp[d].frozen), "%s", plan->rec[d]);
+        snprintf(fp[d].frozen_fmt, sizeof(fp[d].frozen_fmt), "%s", plan->fmt[d]);
+    }
+}
+
+/* Directory part of a file name ("." if none). */
+static void dir_of(const char *file, char *out, size_t len)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash)
+        snprintf(out, len, ".");
+    else if (slash == file)
+        snprintf(out, len, "/");
+    else
+        snprintf(out, len, "%.*s", (int)(slash - file), file);
+}
+
+static const char *base_of(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    return slash ? slash + 1 : file;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+    char da[SNAP_MAX_PATH], db[SNAP_MAX_PATH], ra[SNAP_MAX_PATH], rb[SNAP_MAX_PATH];
+    dir_of(a, da, sizeof(da));
+    dir_of(b, db, sizeof(db));
+    return realpath(da, ra) && realpath(db, rb) && !strcmp(ra, rb);
+}
+
+/* How file `img` is named from a file in the directory of `from`: its bare
+ * name when both are in one directory, else its absolute path. */
+static int name_from(const char *from, const char *img, char *out, size_t len)
+{
+    if (same_dir(from, img)) {
+        snprintf(out, len, "%s", base_of(img));
+        return 0;
+    }
+    char full[SNAP_MAX_PATH];
+    if (!realpath(img, full))
+        return -errno;
+    if (snprintf(out, len, "%s", full) >= (int)len)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* A recorded name back to a path: relative names are relative to the
+ * directory of `from`. */
+static void resolve_from(const char *from, const char *rec, char *out, size_t len)
+{
+    if (rec[0] == '/') {
+        snprintf(out, len, "%s", rec);
+        return;
+    }
+    char dir[SNAP_MAX_PATH];
+    dir_of(from, dir, sizeof(dir));
+    if (snprintf(out, len, "%s/%s", dir, rec) >= (int)len)
+        out[0] = '\0'; /* too long: no such file, rather than another one */
+}
+
+/* The snapshot file's name without its directory and SNAPSHOT_EXT. */
+static void stem_of(const char *snapfile, char *out, size_t len)
+{
+    const char *b = base_of(snapfile);
+    size_t n = strlen(b), el = strlen(SNAPSHOT_EXT);
+    if (n > el && !strcmp(b + n - el, SNAPSHOT_EXT))
+        n -= el;
+    snprintf(out, len, "%.*s", (int)n, b);
+}
+
+/* DIR/STEM.hdX[.TAG][.N].qcow2, the n-th candidate (n >= 1). */
+static int overlay_name(const char *snapfile, int d, const char *tag, int n, char *out, size_t len)
+{
+    char dir[SNAP_MAX_PATH], stem[SNAP_MAX_PATH], num[16] = "";
+    dir_of(snapfile, dir, sizeof(dir));
+    stem_of(snapfile, stem, sizeof(stem));
+    if (n > 1)
+        snprintf(num, sizeof(num), ".%d", n);
+    if (snprintf(out, len, "%s/%s.%s%s%s%s.qcow2", dir, stem, drive_names[d], tag ? "." : "",
+                 tag ? tag : "", num) >= (int)len)
+        return -1;
+    return 0;
+}
+
+/* An empty overlay can stand for its backing file only if both have the
+ * same size. */
+static bool empty_top_ok(const BlockDev *bd, const char *bp)
+{
+    char err[64];
+    BlockDev *b = blockdev_open(bp, BLOCKDEV_RDONLY, err, sizeof(err));
+    bool ok = b && blockdev_sectors(b) == blockdev_sectors(bd);
+    blockdev_close(b);
+    return ok;
+}
+
+/* Format of an image file by its magic (the same probe blockdev uses). */
+static const char *probe_fmt(const char *path)
+{
+    uint8_t m[4] = { 0 };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (pread(fd, m, 4, 0) != 4)
+            memset(m, 0, 4);
+        close(fd);
+    }
+    return qcow2_probe(m, 4) ? "qcow2" : "raw";
+}
+
+static int fmt_flag(const char *fmt)
+{
+    return !strcmp(fmt, "qcow2") ? BLOCKDEV_FORMAT_QCOW2 : BLOCKDEV_FORMAT_RAW;
+}
+
+/* Create a new qcow2 overlay on `backing` next to the snapshot file and
+ * open it for writing. */
+static int make_overlay(DrivePlan *p, int d, const char *backing, Err *e)
+{
+    char name[SNAP_MAX_PATH], bname[SNAP_MAX_PATH], qerr[512];
+    for (int n = 1; n <= 999; n++) {
+        if (overlay_name(p->snapfile, d, NULL, n, name, sizeof(name)) < 0)
+            return snap_fail(e, SNAP_ERR_ARG, "drive %s: overlay file name too long", drive_names[d]);
+        int r = name_from(name, backing, bname, sizeof(bname));
+        if (r < 0)
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: image '%s': %s", drive_names[d], backing,
+                             strerror(-r));
+        qerr[0] = 0;
+        r = qcow2_create(name, 0, bname, qerr, sizeof(qerr));
+        if (r == -EEXIST)
+            continue;
+        if (r < 0)
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: cannot create the overlay: %s", drive_names[d],
+                             qerr);
+        snprintf(p->created[d], sizeof(p->created[d]), "%s", name);
+        p->next[d] = blockdev_open(name, BLOCKDEV_FORMAT_QCOW2, qerr, sizeof(qerr));
+        if (!p->next[d])
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: cannot open the new overlay: %s",
+                             drive_names[d], qerr);
+        return 0;
+    }
+    return snap_fail(e, SNAP_ERR_IO, "drive %s: no free overlay file name in the snapshot directory",
+                     drive_names[d]);
+}
+
+static IdeDrive *ide_drive(PcMachine *pc, int d)
+{
+    return &pc->ide->ch[d / 2].drive[d % 2];
+}
+
+static void plan_rollback(DrivePlan *p)
+{
+    if (!p)
+        return;
+    for (int d = 0; d < 4; d++) {
+        blockdev_close(p->next[d]);
+        p->next[d] = NULL;
+        if (p->created[d][0])
+            unlink(p->created[d]);
+        p->created[d][0] = 0;
+        if (p->chmodded[d])
+            blockdev_unfreeze_file(p->img[d], p->old_mode[d]);
+        p->chmodded[d] = false;
+    }
+}
+
+/* Switch the drives (cannot fail). */
+static void plan_commit(PcMachine *pc, DrivePlan *p)
+{
+    if (!p)
+        return;
+    size_t pos = 0;
+    p->summary[0] = 0;
+    for (int d = 0; d < 4; d++) {
+        if (!p->frozen[d])
+            continue;
+        IdeDrive *dr = ide_drive(pc, d);
+        if (p->next[d]) {
+            blockdev_swap(dr->bd, p->next[d]);
+            blockdev_close(p->next[d]); /* now the image the drive had */
+            p->next[d] = NULL;
+        }
+        int n = snprintf(p->summary + pos, sizeof(p->summary) - pos, "%s%s: %s%s, frozen %s",
+                         pos ? "; " : "", drive_names[d],
+                         blockdev_temp_overlay(dr->bd) ? "temporary overlay on " : "",
+                         blockdev_path(dr->bd), p->img[d]);
+        if (n > 0 && (size_t)n < sizeof(p->summary) - pos)
+            pos += (size_t)n;
+        p->created[d][0] = 0; /* kept */
+        p->chmodded[d] = false;
+    }
+}
+
+/* Freeze img and the backing files below it (chmod a-w).  Only img's old
+ * mode is kept for a rollback: the files below are backing files already. */
+static int freeze_chain(DrivePlan *p, int d, Err *e)
+{
+    if (!blockdev_file_frozen(p->img[d])) {
+        int r = blockdev_freeze_file(p->img[d], &p->old_mode[d]);
+        if (r < 0)
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: cannot make '%s' read-only: %s",
+                             drive_names[d], p->img[d], strerror(-r));
+        p->chmodded[d] = true;
+    }
+    char cur[SNAP_MAX_PATH], b[SNAP_MAX_PATH];
+    snprintf(cur, sizeof(cur), "%s", p->img[d]);
+    for (int depth = 0; depth < BLOCKDEV_MAX_CHAIN && qcow2_backing_file(cur, b, sizeof(b)) == 1;
+         depth++) {
+        if (!blockdev_file_frozen(b))
+            (void)blockdev_freeze_file(b, NULL);
+        snprintf(cur, sizeof(cur), "%s", b);
+    }
+    return 0;
+}
+
+/* Save: flush each writable hard disk and prepare its switch (see
+ * snapshot.h).  Nothing visible changes until plan_commit. */
+static int plan_prepare_save(PcMachine *pc, DrivePlan *p, Err *e)
+{
+    char qerr[512];
+    for (int d = 0; d < 4; d++) {
+        IdeDrive *dr = ide_drive(pc, d);
+        if (!dr->present || dr->cdrom || !dr->bd || blockdev_read_only(dr->bd))
+            continue;
+        BlockDev *bd = dr->bd;
+        int r = blockdev_flush(bd);
+        if (r < 0)
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: flush failed: %s", drive_names[d], strerror(-r));
+        const char *bp = blockdev_backing_path(bd);
+        if (blockdev_temp_overlay(bd)) {
+            if (blockdev_top_empty(bd)) {
+                /* Nothing written: the snapshot's disk is the base image. */
+                snprintf(p->img[d], sizeof(p->img[d]), "%s", blockdev_path(bd));
+                snprintf(p->fmt[d], sizeof(p->fmt[d]), "%s", blockdev_format(bd));
+            } else {
+                /* The temporary overlay's data, kept in a frozen qcow2 file;
+                 * the drive continues on a new temporary overlay over it. */
+                char name[SNAP_MAX_PATH];
+                r = -EEXIST;
+                for (int n = 1; n <= 999 && r == -EEXIST; n++) {
+                    if (overlay_name(p->snapfile, d, "frozen", n, name, sizeof(name)) < 0)
+                        return snap_fail(e, SNAP_ERR_ARG, "drive %s: file name too long",
+                                         drive_names[d]);
+                    qerr[0] = 0;
+                    r = blockdev_save_temp_overlay(bd, name, qerr, sizeof(qerr));
+                }
+                if (r < 0)
+                    return snap_fail(e, SNAP_ERR_IO, "drive %s: cannot keep the -snapshot overlay: %s",
+                                     drive_names[d], qerr);
+                snprintf(p->created[d], sizeof(p->created[d]), "%s", name);
+                snprintf(p->img[d], sizeof(p->img[d]), "%s", name);
+                snprintf(p->fmt[d], sizeof(p->fmt[d]), "qcow2");
+                p->next[d] = blockdev_open(name, BLOCKDEV_SNAPSHOT | BLOCKDEV_FORMAT_QCOW2, qerr,
+                                           sizeof(qerr));
+                if (!p->next[d])
+                    return snap_fail(e, SNAP_ERR_IO, "drive %s: %s", drive_names[d], qerr);
+            }
+        } else if (bp && blockdev_top_empty(bd) && empty_top_ok(bd, bp)) {
+            /* An overlay nothing was written to since it was made: the disk
+             * reads as its backing file, which the snapshot uses; the drive
+             * stays where it is (no deeper chain for repeated saves). */
+            snprintf(p->img[d], sizeof(p->img[d]), "%s", bp);
+            snprintf(p->fmt[d], sizeof(p->fmt[d]), "%s", probe_fmt(bp));
+        } else {
+            snprintf(p->img[d], sizeof(p->img[d]), "%s", blockdev_path(bd));
+            snprintf(p->fmt[d], sizeof(p->fmt[d]), "%s", blockdev_format(bd));
+            if (make_overlay(p, d, p->img[d], e) < 0)
+                return e->code;
+        }
+        r = name_from(p->snapfile, p->img[d], p->rec[d], sizeof(p->rec[d]));
+        if (r < 0)
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: image '%s': %s", drive_names[d], p->img[d],
+                             strerror(-r));
+        p->frozen[d] = true;
+    }
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------------ */
+/* Progress on the terminal for saves and loads longer than a second        */
+
+static struct {
+    const char *what;
+    double t0, last;
+    uint64_t total, done;
+    bool shown;
+} g_prog;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Start counting: total = guest RAM plus VGA memory. */
+static void progress_begin(const char *what, PcMachine *pc)
+{
+    size_t vlen = 0;
+    if (pc->vga)
+        (void)vga_vram(pc->vga, &vlen);
+    g_prog.what = what;
+    g_prog.t0 = g_prog.last = mono_s();
+    g_prog.total = pc->pm.ram_size + vlen;
+    g_prog.done = 0;
+    g_prog.shown = false;
+}
+
+/* n more bytes of memory done; after one second, a line on stderr updated
+ * about 4 times a second (VESSEL_SNAPSHOT_PROGRESS=1 shows it at once). */
+static void progress_add(uint64_t n)
+{
+    if (!g_prog.what)
+        return;
+    g_prog.done += n;
+    double now = mono_s();
+    static int force = -1;
+    if (force < 0)
+        force = getenv("VESSEL_SNAPSHOT_PROGRESS") != NULL;
+    if ((now - g_prog.t0 < 1.0 && !force) || (g_prog.shown && now - g_prog.last < 0.25))
+        return;
+    g_prog.last = now;
+    g_prog.shown = true;
+    unsigned pct = g_prog.total ? (unsigned)(g_prog.done * 100 / g_prog.total) : 100;
+    fprintf(stderr, "\rvessel: %s: %3u%% of %" PRIu64 " MiB, %.1f s", g_prog.what, pct > 100 ? 100 : pct,
+            g_prog.total >> 20, now - g_prog.t0);
+    fflush(stderr);
+}
+
+static void progress_end(void)
+{
+    if (g_prog.shown)
+        fprintf(stderr, "\rvessel: %s: 100%% of %" PRIu64 " MiB, %.1f s\r\n", g_prog.what,
+                g_prog.total >> 20, mono_s() - g_prog.t0);
+    g_prog.what = NULL;
+    g_prog.shown = false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -441,6 +816,7 @@ static int write_memory(Wr *w, Deflater *d, const char tag[4], const uint8_t *me
                 return snap_fail(e, SNAP_ERR_IO, "zlib: deflate failed");
             comp_len = (uint32_t)n;
         }
+        progress_add(clen);
         uint8_t hdr[SNAP_BITMAP + 8];
         memcpy(hdr, bitmap, SNAP_BITMAP);
         put_le32(hdr + SNAP_BITMAP, raw_len);
@@ -455,7 +831,7 @@ static int write_memory(Wr *w, Deflater *d, const char tag[4], const uint8_t *me
     return 0;
 }
 
-static int save_stream(PcMachine *pc, Wr *w, Err *e)
+static int save_stream(PcMachine *pc, Wr *w, Err *e, const DrivePlan *plan)
 {
     SecList l;
     collect(pc, &l);
@@ -468,6 +844,7 @@ static int save_stream(PcMachine *pc, Wr *w, Err *e)
         free(fp);
         return e->code;
     }
+    plan_apply_fp(plan, fp);
     /* Bring every section's saved fields up to date first (the virtual
      * clock folds elapsed time), so the header's clock is the same instant. */
     for (int i = 0; i < l.n; i++)
@@ -508,6 +885,9 @@ static int save_stream(PcMachine *pc, Wr *w, Err *e)
         wr_u64(&h, fp[d].size);
         wr_u64(&h, (uint64_t)fp[d].mtime_ns);
         wr_u32(&h, fp[d].crc);
+        wr_u8(&h, fp[d].mode);
+        wr_str(&h, fp[d].mode == DISK_FROZEN ? fp[d].frozen : "");
+        wr_str(&h, fp[d].mode == DISK_FROZEN ? fp[d].frozen_fmt : "");
     }
     free(fp);
     if (h.err_no) {
@@ -588,7 +968,7 @@ int snapshot_save_mem(PcMachine *pc, uint8_t **buf, size_t *len, char *err, size
     Wr w = { 0 };
     w.crc = crc32(0L, Z_NULL, 0);
     bool was = clock_hold(pc);
-    int r = save_stream(pc, &w, &e);
+    int r = save_stream(pc, &w, &e, NULL);
     clock_release(pc, was);
     if (r < 0) {
         free(w.mem);
@@ -619,43 +999,82 @@ static void fsync_dir_of(const char *path)
     }
 }
 
+/* Save to path; with disks (plan not NULL) the writable hard disks are
+ * frozen and switch to new overlays once the file is in place. */
+static int save_file(PcMachine *pc, const char *path, DrivePlan *plan, Err *e)
+{
+    if (!path || !*path)
+        return snap_fail(e, SNAP_ERR_ARG, "no file name");
+    char tmp[SNAP_MAX_PATH + 8];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return snap_fail(e, SNAP_ERR_ARG, "file name too long");
+    bool was = clock_hold(pc);
+    int r = 0;
+    if (plan) {
+        plan->snapfile = path;
+        r = plan_prepare_save(pc, plan, e);
+        if (r < 0) {
+            plan_rollback(plan);
+            clock_release(pc, was);
+            return r;
+        }
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        r = snap_fail(e, SNAP_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+        plan_rollback(plan);
+        clock_release(pc, was);
+        return r;
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        r = snap_fail(e, SNAP_ERR_IO, "cannot open '%s': %s", tmp, strerror(errno));
+        plan_rollback(plan);
+        clock_release(pc, was);
+        return r;
+    }
+    Wr w = { 0 };
+    w.f = f;
+    w.crc = crc32(0L, Z_NULL, 0);
+    progress_begin("savevm", pc);
+    r = save_stream(pc, &w, e, plan);
+    progress_end();
+    if (r == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        r = snap_fail(e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && r == 0)
+        r = snap_fail(e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    for (int d = 0; r == 0 && plan && d < 4; d++)
+        if (plan->frozen[d])
+            r = freeze_chain(plan, d, e);
+    if (r == 0 && rename(tmp, path) != 0)
+        r = snap_fail(e, SNAP_ERR_IO, "cannot rename '%s' to it: %s", tmp, strerror(errno));
+    if (r < 0) {
+        unlink(tmp);
+        plan_rollback(plan);
+        clock_release(pc, was);
+        return r;
+    }
+    fsync_dir_of(path);
+    plan_commit(pc, plan);
+    clock_release(pc, was);
+    return 0;
+}
+
 int snapshot_save(PcMachine *pc, const char *path, char *err, size_t errlen)
 {
     Err e = { err, errlen, path, 0 };
     if (err && errlen)
         err[0] = 0;
-    if (!path || !*path)
-        return snap_fail(&e, SNAP_ERR_ARG, "no file name");
-    char tmp[SNAP_MAX_PATH + 8];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return snap_fail(&e, SNAP_ERR_ARG, "file name too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return snap_fail(&e, SNAP_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return snap_fail(&e, SNAP_ERR_IO, "cannot open '%s': %s", tmp, strerror(errno));
-    }
-    Wr w = { 0 };
-    w.f = f;
-    w.crc = crc32(0L, Z_NULL, 0);
-    bool was = clock_hold(pc);
-    int r = save_stream(pc, &w, &e);
-    clock_release(pc, was);
-    if (r == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        r = snap_fail(&e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    if (fclose(f) != 0 && r == 0)
-        r = snap_fail(&e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    if (r == 0 && rename(tmp, path) != 0)
-        r = snap_fail(&e, SNAP_ERR_IO, "cannot rename '%s' to it: %s", tmp, strerror(errno));
-    if (r < 0) {
-        unlink(tmp);
-        return r;
-    }
-    fsync_dir_of(path);
-    return 0;
+    DrivePlan *plan = calloc(1, sizeof(*plan));
+    if (!plan)
+        return snap_fail(&e, SNAP_ERR_NOMEM, "out of memory");
+    int r = save_file(pc, path, plan, &e);
+    if (r == 0 && plan->summary[0] && err && errlen)
+        snprintf(err, errlen, "%s", plan->summary);
+    free(plan);
+    return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -777,7 +1196,7 @@ static int parse_header(Rd *r, Hdr *h)
     uint32_t hlen;
     if (!rd_u32(r, &h->version, "format version"))
         return e->code;
-    if (h->version != SNAPSHOT_FORMAT_VERSION)
+    if (h->version < SNAPSHOT_MIN_FORMAT_VERSION || h->version > SNAPSHOT_FORMAT_VERSION)
         return snap_fail(e, SNAP_ERR_VERSION,
                          "snapshot format version %u is not supported: this vessel reads version %u%s",
                          h->version, SNAPSHOT_FORMAT_VERSION,
@@ -839,6 +1258,21 @@ static int parse_header(Rd *r, Hdr *h)
         if ((kind != DRIVE_DISK && kind != DRIVE_CDROM) || medium > 1)
             return snap_fail(e, SNAP_ERR_CORRUPT, "header: drive %s has kind %u / medium %u",
                              drive_names[slot], kind, medium);
+        if (h->version >= 2) {
+            if (!rd_u8(&hr, &f->mode, "header: drive disk mode") ||
+                !rd_str(&hr, f->frozen, sizeof(f->frozen), "header: drive frozen image") ||
+                !rd_str(&hr, f->frozen_fmt, sizeof(f->frozen_fmt), "header: drive frozen format"))
+                return e->code;
+            if (f->mode > DISK_FROZEN ||
+                (f->mode == DISK_FROZEN &&
+                 (kind != DRIVE_DISK || !medium || !f->frozen[0] ||
+                  (strcmp(f->frozen_fmt, "raw") && strcmp(f->frozen_fmt, "qcow2")))) ||
+                (f->mode != DISK_FROZEN && (f->frozen[0] || f->frozen_fmt[0])))
+                return snap_fail(e, SNAP_ERR_CORRUPT,
+                                 "header: drive %s has an invalid disk record (mode %u, image '%s', "
+                                 "format '%s')",
+                                 drive_names[slot], f->mode, f->frozen, f->frozen_fmt);
+        }
         f->present = true;
         f->kind = kind;
         f->medium = medium;
@@ -876,7 +1310,7 @@ static int hdr_find(const Hdr *h, const char *name)
     return -1;
 }
 
-static int check_config(PcMachine *pc, const Hdr *h, const SecList *l, Err *e)
+static int check_config(PcMachine *pc, const Hdr *h, const SecList *l, bool switch_disks, Err *e)
 {
     if (h->ram_size != pc->pm.ram_size)
         return snap_fail(e, SNAP_ERR_CONFIG,
@@ -954,6 +1388,8 @@ static int check_config(PcMachine *pc, const Hdr *h, const SecList *l, Err *e)
                           nm, s->medium ? "with a" : "with no", c->medium ? "one" : "none");
         else if (!s->medium)
             continue;
+        else if (s->mode == DISK_FROZEN && switch_disks)
+            continue; /* the drive switches to the frozen image: checked there */
         else if (s->size != c->size)
             r = snap_fail(e, SNAP_ERR_CONFIG,
                           "drive %s: the snapshot was made with %s of %" PRIu64
@@ -1026,6 +1462,7 @@ static int read_memory(Rd *r, const char tag[4], const char *what, uint64_t want
         uint64_t off = (uint64_t)c * SNAP_CHUNK;
         unsigned pages = (unsigned)((size - off < SNAP_CHUNK ? size - off : SNAP_CHUNK) / SNAP_PAGE);
         size_t at = r->pos;
+        progress_add((uint64_t)pages * SNAP_PAGE);
         if (!rd_need(r, SNAP_BITMAP + 12, what)) {
             ret = e->code;
             break;
@@ -1195,12 +1632,12 @@ typedef struct Parsed {
 } Parsed;
 
 /* Everything that can be checked without touching the machine. */
-static int parse_all(PcMachine *pc, Rd *r, Hdr *h, const SecList *l, Parsed *ps)
+static int parse_all(PcMachine *pc, Rd *r, Hdr *h, const SecList *l, Parsed *ps, bool switch_disks)
 {
     Err *e = r->e;
     if (parse_header(r, h) < 0)
         return e->code;
-    if (check_config(pc, h, l, e) < 0)
+    if (check_config(pc, h, l, switch_disks, e) < 0)
         return e->code;
     for (int i = 0; i < h->nsec; i++) {
         char name[SNAP_MAX_NAME], what[SNAP_MAX_NAME + 16];
@@ -1261,7 +1698,73 @@ static int parse_all(PcMachine *pc, Rd *r, Hdr *h, const SecList *l, Parsed *ps)
     return 0;
 }
 
-static int load_buffer(PcMachine *pc, const uint8_t *buf, size_t len, Err *e)
+/* Load: for each drive the snapshot recorded frozen, open what the drive
+ * switches to, and check it reads as the disk did at the save. */
+static int plan_prepare_load(PcMachine *pc, const Hdr *h, DrivePlan *p, Err *e)
+{
+    char qerr[512];
+    for (int d = 0; d < 4; d++) {
+        const DriveFp *s = &h->drive[d];
+        if (!s->present || s->mode != DISK_FROZEN)
+            continue;
+        IdeDrive *dr = ide_drive(pc, d);
+        BlockDev *bd = dr->bd;
+        if (!bd)
+            return snap_fail(e, SNAP_ERR_CONFIG, "drive %s: no image attached", drive_names[d]);
+        resolve_from(p->snapfile, s->frozen, p->img[d], sizeof(p->img[d]));
+        snprintf(p->rec[d], sizeof(p->rec[d]), "%s", s->frozen);
+        snprintf(p->fmt[d], sizeof(p->fmt[d]), "%s", s->frozen_fmt);
+        struct stat st;
+        if (stat(p->img[d], &st) != 0)
+            return snap_fail(e, SNAP_ERR_CONFIG,
+                             "drive %s: the snapshot's frozen disk image '%s' is missing: %s",
+                             drive_names[d], p->img[d], strerror(errno));
+        qerr[0] = 0;
+        if (blockdev_temp_overlay(bd)) {
+            p->next[d] = blockdev_open(p->img[d], BLOCKDEV_SNAPSHOT | fmt_flag(p->fmt[d]), qerr,
+                                       sizeof(qerr));
+        } else if (blockdev_read_only(bd) && !blockdev_frozen_ro(bd)) {
+            p->next[d] = blockdev_open(p->img[d], BLOCKDEV_RDONLY | fmt_flag(p->fmt[d]), qerr,
+                                       sizeof(qerr));
+        } else if (make_overlay(p, d, p->img[d], e) < 0) {
+            return e->code;
+        }
+        if (!p->next[d])
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: %s", drive_names[d], qerr);
+        p->frozen[d] = true;
+        /* The disk must read as it did at the save. */
+        uint64_t sectors = blockdev_sectors(p->next[d]);
+        if (sectors * BLOCKDEV_SECTOR != s->size)
+            return snap_fail(e, SNAP_ERR_CONFIG,
+                             "drive %s: the frozen image '%s' is %" PRIu64 " bytes, the snapshot's "
+                             "disk was %" PRIu64,
+                             drive_names[d], p->img[d], sectors * BLOCKDEV_SECTOR, s->size);
+        uint32_t n = sectors < SNAP_FP_BYTES / BLOCKDEV_SECTOR ? (uint32_t)sectors
+                                                               : SNAP_FP_BYTES / BLOCKDEV_SECTOR;
+        uint8_t *buf = malloc(SNAP_FP_BYTES);
+        if (!buf)
+            return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+        int r = blockdev_read(p->next[d], 0, buf, n);
+        uint32_t crc = r == 0 ? crc_of(buf, (size_t)n * BLOCKDEV_SECTOR) : 0;
+        free(buf);
+        if (r < 0)
+            return snap_fail(e, SNAP_ERR_IO, "drive %s: cannot read '%s': %s", drive_names[d],
+                             p->img[d], strerror(-r));
+        if (crc != s->crc)
+            return snap_fail(e, SNAP_ERR_CONFIG,
+                             "drive %s: the frozen image '%s' changed after the snapshot was made "
+                             "(its first 64 KiB differ)",
+                             drive_names[d], p->img[d]);
+    }
+    return 0;
+}
+
+/* Load a whole snapshot held in memory.  path (the file it came from, or
+ * NULL) enables disk switching: drives recorded frozen switch to a fresh
+ * overlay on their frozen image, created next to path; plan (when path is
+ * set) receives what was done. */
+static int load_buffer(PcMachine *pc, const uint8_t *buf, size_t len, const char *path,
+                       DrivePlan *plan, Err *e)
 {
     SecList l;
     collect(pc, &l);
@@ -1278,7 +1781,14 @@ static int load_buffer(PcMachine *pc, const uint8_t *buf, size_t len, Err *e)
     }
     Rd r = { buf, len, 0, e };
     bool was = clock_hold(pc);
-    int rc = parse_all(pc, &r, h, &l, ps);
+    progress_begin("loadvm", pc);
+    int rc = parse_all(pc, &r, h, &l, ps, path != NULL);
+    progress_end();
+    if (path && plan) {
+        plan->snapfile = path;
+        if (rc == 0)
+            rc = plan_prepare_load(pc, h, plan, e);
+    }
     if (rc == 0)
         rc = backup_take(&l, bk, e);
     if (rc == 0) {
@@ -1314,6 +1824,10 @@ static int load_buffer(PcMachine *pc, const uint8_t *buf, size_t len, Err *e)
             pc->vga->full_redraw = true;
         }
         pc_post_load(pc);
+        if (path && plan)
+            plan_commit(pc, plan);
+    } else if (plan) {
+        plan_rollback(plan);
     }
     clock_release(pc, was);
     backup_free(bk, l.n);
@@ -1333,7 +1847,7 @@ int snapshot_load_mem(PcMachine *pc, const uint8_t *buf, size_t len, const char 
         err[0] = 0;
     if (!buf && len)
         return snap_fail(&e, SNAP_ERR_ARG, "no data");
-    return load_buffer(pc, buf ? buf : (const uint8_t *)"", len, &e);
+    return load_buffer(pc, buf ? buf : (const uint8_t *)"", len, NULL, NULL, &e);
 }
 
 /* Read a whole regular file (bounded by its size). */
@@ -1387,8 +1901,16 @@ int snapshot_load(PcMachine *pc, const char *path, char *err, size_t errlen)
     size_t len = 0;
     if (read_whole(path, &buf, &len, &e) < 0)
         return e.code;
-    int r = load_buffer(pc, buf, len, &e);
+    DrivePlan *plan = calloc(1, sizeof(*plan));
+    if (!plan) {
+        free(buf);
+        return snap_fail(&e, SNAP_ERR_NOMEM, "out of memory");
+    }
+    int r = load_buffer(pc, buf, len, path, plan, &e);
     free(buf);
+    if (r == 0 && plan->summary[0] && err && errlen)
+        snprintf(err, errlen, "%s", plan->summary);
+    free(plan);
     return r;
 }
 
@@ -1511,13 +2033,32 @@ static int named_path(const char *dir, const char *name, char *out, size_t outle
     return 0;
 }
 
+static void human_size(uint64_t n, char *out, size_t len);
+
+/* "NAME.vsn: 12.3 MiB" + the disk summary already in err. */
+static void add_size(const char *path, char *err, size_t errlen)
+{
+    if (!err || !errlen)
+        return;
+    char summary[1024];
+    snprintf(summary, sizeof(summary), "%s", err);
+    struct stat st;
+    char sz[32] = "?";
+    if (stat(path, &st) == 0)
+        human_size((uint64_t)st.st_size, sz, sizeof(sz));
+    snprintf(err, errlen, "%s, %s%s%s", path, sz, summary[0] ? "; " : "", summary);
+}
+
 int snapshot_savevm(PcMachine *pc, const char *dir, const char *name, char *err, size_t errlen)
 {
     Err e = { err, errlen, name, 0 };
     char path[SNAP_MAX_PATH];
     if (named_path(dir, name, path, sizeof(path), &e) < 0)
         return e.code;
-    return snapshot_save(pc, path, err, errlen);
+    int r = snapshot_save(pc, path, err, errlen);
+    if (r == 0)
+        add_size(path, err, errlen);
+    return r;
 }
 
 int snapshot_loadvm(PcMachine *pc, const char *dir, const char *name, char *err, size_t errlen)
@@ -1531,7 +2072,152 @@ int snapshot_loadvm(PcMachine *pc, const char *dir, const char *name, char *err,
     return snapshot_load(pc, path, err, errlen);
 }
 
-int snapshot_delvm(const char *dir, const char *name, char *err, size_t errlen)
+/* ---- which files snapshots and drives still need (delvm) ---- */
+
+typedef struct FileSet {
+    uint64_t (*id)[2];
+    size_t n, cap;
+} FileSet;
+
+static void fs_add(FileSet *s, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->id[i][0] == (uint64_t)st.st_dev && s->id[i][1] == (uint64_t)st.st_ino)
+            return;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        void *m = realloc(s->id, cap * sizeof(*s->id));
+        if (!m)
+            return;
+        s->id = m;
+        s->cap = cap;
+    }
+    s->id[s->n][0] = (uint64_t)st.st_dev;
+    s->id[s->n][1] = (uint64_t)st.st_ino;
+    s->n++;
+}
+
+static bool fs_has(const FileSet *s, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->id[i][0] == (uint64_t)st.st_dev && s->id[i][1] == (uint64_t)st.st_ino)
+            return true;
+    return false;
+}
+
+/* path and every backing file below it. */
+static void fs_add_chain(FileSet *s, const char *path)
+{
+    char cur[SNAP_MAX_PATH], b[SNAP_MAX_PATH];
+    snprintf(cur, sizeof(cur), "%s", path);
+    fs_add(s, cur);
+    for (int depth = 0; depth < BLOCKDEV_MAX_CHAIN && qcow2_backing_file(cur, b, sizeof(b)) == 1;
+         depth++) {
+        fs_add(s, b);
+        snprintf(cur, sizeof(cur), "%s", b);
+    }
+}
+
+/* A disk file vessel made next to a snapshot: STEM.hdX[.TAG][.N].qcow2. */
+static bool vessel_overlay_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (len < 6 || strcmp(n + len - 6, ".qcow2") || n[0] == '.')
+        return false;
+    for (int d = 0; d < 4; d++) {
+        char pat[8];
+        snprintf(pat, sizeof(pat), ".%s.", drive_names[d]);
+        if (strstr(n, pat))
+            return true;
+    }
+    return false;
+}
+
+static int read_header_file(const char *path, Hdr *h);
+
+/* Remove the overlay files in dir that no snapshot there and no drive of
+ * pc needs any more.  Returns the number removed; *bytes their size. */
+static int collect_garbage(PcMachine *pc, const char *dir, uint64_t *bytes)
+{
+    *bytes = 0;
+    FileSet keep = { 0 };
+    for (int d = 0; pc && d < 4; d++) {
+        const IdeDrive *dr = &pc->ide->ch[d / 2].drive[d % 2];
+        if (dr->bd && blockdev_path(dr->bd))
+            fs_add_chain(&keep, blockdev_path(dr->bd));
+        if (pc->cfg.drives[d] && blockdev_path(pc->cfg.drives[d]))
+            fs_add_chain(&keep, blockdev_path(pc->cfg.drives[d]));
+    }
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        free(keep.id);
+        return 0;
+    }
+    char **cand = NULL;
+    size_t nc = 0, cc = 0;
+    Hdr *h = calloc(1, sizeof(*h));
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        char p[SNAP_MAX_PATH];
+        if (de->d_name[0] == '.' ||
+            snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p))
+            continue;
+        struct stat st;
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        size_t n = strlen(de->d_name), el = strlen(SNAPSHOT_EXT);
+        if (n > el && !strcmp(de->d_name + n - el, SNAPSHOT_EXT)) {
+            memset(h, 0, sizeof(*h));
+            if (h && read_header_file(p, h) == 0) {
+                for (int d = 0; d < 4; d++) {
+                    if (!h->drive[d].present || h->drive[d].mode != DISK_FROZEN)
+                        continue;
+                    char img[SNAP_MAX_PATH];
+                    resolve_from(p, h->drive[d].frozen, img, sizeof(img));
+                    fs_add_chain(&keep, img);
+                }
+            }
+        } else if (vessel_overlay_name(de->d_name)) {
+            if (nc == cc) {
+                cc = cc ? cc * 2 : 16;
+                char **m = realloc(cand, cc * sizeof(*cand));
+                if (!m)
+                    break;
+                cand = m;
+            }
+            if (!(cand[nc] = strdup(p)))
+                break;
+            nc++;
+        } else {
+            /* Another image (the user's): whatever it stands on stays. */
+            char b[SNAP_MAX_PATH];
+            if (qcow2_backing_file(p, b, sizeof(b)) == 1)
+                fs_add_chain(&keep, b);
+        }
+    }
+    closedir(dp);
+    free(h);
+    int removed = 0;
+    for (size_t i = 0; i < nc; i++) {
+        struct stat st;
+        if (!fs_has(&keep, cand[i]) && stat(cand[i], &st) == 0 && unlink(cand[i]) == 0) {
+            removed++;
+            *bytes += (uint64_t)st.st_size;
+        }
+        free(cand[i]);
+    }
+    free(cand);
+    free(keep.id);
+    return removed;
+}
+
+int snapshot_delvm_pc(PcMachine *pc, const char *dir, const char *name, char *err, size_t errlen)
 {
     Err e = { err, errlen, name, 0 };
     if (err && errlen)
@@ -1541,7 +2227,22 @@ int snapshot_delvm(const char *dir, const char *name, char *err, size_t errlen)
         return e.code;
     if (unlink(path) != 0)
         return snap_fail(&e, SNAP_ERR_IO, "cannot delete '%s': %s", path, strerror(errno));
+    if (pc) {
+        uint64_t bytes;
+        int n = collect_garbage(pc, dir ? dir : snapshot_dir(), &bytes);
+        if (n > 0 && err && errlen) {
+            char sz[32];
+            human_size(bytes, sz, sizeof(sz));
+            snprintf(err, errlen, "removed %d overlay file%s nothing needs any more (%s)", n,
+                     n == 1 ? "" : "s", sz);
+        }
+    }
     return 0;
+}
+
+int snapshot_delvm(const char *dir, const char *name, char *err, size_t errlen)
+{
+    return snapshot_delvm_pc(NULL, dir, name, err, errlen);
 }
 
 /* Read just the header of a snapshot file. */
@@ -1606,6 +2307,11 @@ static int cmp_names(const void *a, const void *b)
 }
 
 int snapshot_info(const char *dir, char *buf, size_t len)
+{
+    return snapshot_info_pc(NULL, dir, buf, len);
+}
+
+int snapshot_info_pc(PcMachine *pc, const char *dir, char *buf, size_t len)
 {
     if (!dir)
         dir = snapshot_dir();
@@ -1672,7 +2378,44 @@ int snapshot_info(const char *dir, char *buf, size_t len)
         OUT("%-24s %10s  %-19s  %4" PRIu64 ":%02u:%02u.%03u  %14" PRIu64 "\n", tag, sz, date,
             ms / 3600000u, (unsigned)(ms / 60000u % 60u), (unsigned)(ms / 1000u % 60u),
             (unsigned)(ms % 1000u), h->icount);
+        for (int d = 0; d < 4; d++) {
+            const DriveFp *f = &h->drive[d];
+            if (!f->present || !f->medium)
+                continue;
+            if (f->mode == DISK_FROZEN) {
+                char img[SNAP_MAX_PATH];
+                resolve_from(path, f->frozen, img, sizeof(img));
+                OUT("    %s: frozen image %s (%s)%s\n", drive_names[d], img, f->frozen_fmt,
+                    access(img, F_OK) ? "  MISSING" : "");
+            } else {
+                OUT("    %s: %s %s (fingerprint only)\n", drive_names[d],
+                    f->kind == DRIVE_CDROM ? "CD-ROM" : "read-only disk", f->path);
+            }
+        }
         count++;
+    }
+    if (pc) {
+        OUT("Drives now (writes go to the first image of each chain):\n");
+        for (int d = 0; d < 4; d++) {
+            const IdeDrive *dr = &pc->ide->ch[d / 2].drive[d % 2];
+            if (!dr->present)
+                continue;
+            if (!dr->bd) {
+                OUT("  %s: %s, no medium\n", drive_names[d], dr->cdrom ? "CD-ROM" : "disk");
+                continue;
+            }
+            OUT("  %s: %s%s (%s%s)", drive_names[d],
+                blockdev_temp_overlay(dr->bd) ? "temporary -snapshot overlay on " : "",
+                blockdev_path(dr->bd), blockdev_format(dr->bd),
+                blockdev_read_only(dr->bd) ? ", read-only" : "");
+            char cur[SNAP_MAX_PATH], b[SNAP_MAX_PATH];
+            snprintf(cur, sizeof(cur), "%s", blockdev_path(dr->bd));
+            for (int k = 0; k < BLOCKDEV_MAX_CHAIN && qcow2_backing_file(cur, b, sizeof(b)) == 1; k++) {
+                OUT(" <- %s", b);
+                snprintf(cur, sizeof(cur), "%s", b);
+            }
+            OUT("\n");
+        }
     }
 #undef OUT
     free(h);
@@ -1820,8 +2563,18 @@ int snapshot_setup(PcMachine *pc, char *err, size_t errlen)
         if (r < 0)
             return r;
         if (getenv("VESSEL_SNAPSHOT_TIMING"))
-            fprintf(stderr, "vessel: loaded snapshot '%s' at icount %" PRIu64 " (%.1f ms)\n", file,
-                    pc_icount(pc), host_ms() - t0);
+            fprintf(stderr, "vessel: loaded snapshot '%s' at icount %" PRIu64 " (%.1f ms)%s%s\n", file,
+                    pc_icount(pc), host_ms() - t0, err && err[0] ? "; " : "", err ? err : "");
+        if (err && errlen)
+            err[0] = 0;
+    }
+    for (int d = 0; d < 4; d++) {
+        const IdeDrive *dr = ide_drive(pc, d);
+        if (dr->bd && blockdev_frozen_ro(dr->bd))
+            fprintf(stderr,
+                    "vessel: note: drive %s: %s is a frozen snapshot image, opened read-only "
+                    "(the guest cannot write to it)\n",
+                    drive_names[d], blockdev_path(dr->bd));
     }
     bool poll = false;
     for (int i = 0; i < g_nsave_at; i++) {
@@ -1841,4 +2594,11 @@ int snapshot_setup(PcMachine *pc, char *err, size_t errlen)
         return SNAP_ERR_ARG;
     }
     return 0;
+}
+
+int snapshot_drive_flags(int index, const char *path)
+{
+    snapshot_set_drive_path(index, path);
+    blockdev_set_overlay_dir(snapshot_dir());
+    return g_loadvm ? BLOCKDEV_FROZEN_OK : 0;
 }

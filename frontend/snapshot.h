@@ -40,11 +40,38 @@
  * section was accepted.  Error messages name the file, the section and
  * the field (or the byte offset) and what is wrong.
  *
- * Disks are not part of the snapshot: the header records each attached
- * drive (path, size, mtime, CRC of the first 64 KiB) and loading refuses
- * a machine whose disks differ.  (Writes the guest made through a
- * -snapshot overlay are not captured; qcow2-style internal disk
- * snapshots would fix both later.)
+ * Disks (format 2).  Each drive record in the header ends with u8 mode
+ * (0 fingerprint only, 1 frozen), str frozen image (relative to the
+ * snapshot file's directory, else absolute) and str its format ("raw",
+ * "qcow2").  A file save (snapshot_save, savevm, -savevm-at) freezes every
+ * writable hard disk, as VirtualBox's differencing disks do: the drive's
+ * image is flushed and becomes the read-only backing file of a new qcow2 v3
+ * overlay DIR/STEM.hdX.qcow2 (DIR and STEM from the snapshot file; backing
+ * name relative when in the same directory, backing format recorded), the
+ * frozen image and the files below it lose their write permission bits
+ * (blockdev.h "Frozen images"), and once the snapshot file is in place the
+ * drive switches to the overlay in place (same BlockDev, blockdev_swap).
+ * An overlay nothing was written to since it was made is not stacked
+ * again: the snapshot then records its backing file.  A -snapshot drive
+ * keeps its temporary overlay's data in a frozen DIR/STEM.hdX.frozen.qcow2
+ * (none if nothing was written: the base image is recorded) and goes on
+ * with a new temporary overlay on it: writes after the last save/load are
+ * still discarded at exit, what the snapshot needs is kept.  Read-only
+ * disks and CD-ROMs are only fingerprinted (size, mtime, CRC of the first
+ * 64 KiB), as are all drives in format 1 files.
+ *
+ * A file load (snapshot_load, loadvm, -loadvm) opens, for each drive
+ * recorded frozen, a fresh overlay DIR/STEM.hdX.N.qcow2 on the frozen image
+ * (a new temporary overlay for -snapshot drives, the frozen image itself
+ * for readonly=on drives), checks that it reads as the disk did (size, CRC
+ * of the first 64 KiB), and only then loads the machine state; the drives
+ * switch after every section was accepted.  Any failure closes and removes
+ * what was created: the machine and its drives stay as they were.  The
+ * overlay the drive used before is kept (writes made after the snapshot
+ * survive there); delvm removes STEM.hdX*.qcow2 files no snapshot in the
+ * directory and no drive of the machine needs any more (snapshot_delvm_pc).
+ * In-memory loads (snapshot_load_mem) never switch disks: frozen drives
+ * are checked against the current drive's fingerprint instead.
  *
  * Saving writes NAME.tmp, fsyncs it, renames it over NAME and fsyncs the
  * directory: a crash or SIGKILL mid-save never destroys an older snapshot.
@@ -57,7 +84,8 @@
 
 #include "devices/pc.h"
 
-#define SNAPSHOT_FORMAT_VERSION 1u
+#define SNAPSHOT_FORMAT_VERSION 2u
+#define SNAPSHOT_MIN_FORMAT_VERSION 1u  /**< oldest format still loaded */
 #define SNAPSHOT_EXT ".vsn"            /**< savevm NAME -> DIR/NAME.vsn */
 #define SNAPSHOT_MAX_SAVE_AT 8         /**< -savevm-at flags per run */
 
@@ -107,6 +135,14 @@ int snapshot_delvm(const char *dir, const char *name, char *err, size_t errlen);
  *  *.vsn files in dir, NUL-terminated in buf.  Returns the number of
  *  snapshots listed, or SNAP_ERR_IO (message in buf). */
 int snapshot_info(const char *dir, char *buf, size_t len);
+/** The same, plus the disk images each snapshot froze and, with pc, the
+ *  image chain each drive of pc reads and writes now. */
+int snapshot_info_pc(PcMachine *pc, const char *dir, char *buf, size_t len);
+/** delvm, then remove the overlay files in dir (STEM.hdX*.qcow2, made by
+ *  savevm/loadvm) that no remaining snapshot in dir and no drive of pc
+ *  (NULL: no garbage collection) needs any more.  On success err holds
+ *  what was removed ("" if nothing). */
+int snapshot_delvm_pc(PcMachine *pc, const char *dir, const char *name, char *err, size_t errlen);
 
 /* ---- front end ---- */
 
@@ -124,6 +160,14 @@ int snapshot_parse_flag(int argc, char **argv, int *k);
 /** Tell the snapshot code the image path of IDE drive index (0-3): for the
  *  disk fingerprint (mtime) and the default snapshot directory. */
 void snapshot_set_drive_path(int index, const char *path);
+
+/** Before opening IDE drive index's image at path: records the path (as
+ *  snapshot_set_drive_path), tells blockdev where overlays of frozen images
+ *  live (for its error message), and returns extra blockdev_open flags:
+ *  BLOCKDEV_FROZEN_OK when -loadvm was given (a frozen image is then
+ *  opened read-only: loading the snapshot switches the drive to a new
+ *  overlay). */
+int snapshot_drive_flags(int index, const char *path);
 
 /** The snapshot directory: -snapshot-dir, else the directory of the first
  *  disk image, else ".". */

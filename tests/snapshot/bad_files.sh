@@ -64,8 +64,8 @@ for cut in 0 7 14 $((hlen / 2)) $((hlen + 30)) $((ram - 5)) $((ram + 100)) $((le
 done
 fresh; printf 'NOTVESSEL' | dd of="$dir/bad.vsn" conv=notrunc 2>/dev/null
 expect "wrong magic" "$dir/bad.vsn" "not a vessel snapshot"
-fresh; tool setbyte "$dir/bad.vsn" 8 2
-expect "format version 2" "$dir/bad.vsn" "format version 2 is not supported"
+fresh; tool setbyte "$dir/bad.vsn" 8 3
+expect "format version 3" "$dir/bad.vsn" "format version 3 is not supported"
 fresh; tool setbyte "$dir/bad.vsn" 8 0
 expect "format version 0" "$dir/bad.vsn" "format version 0 is not supported"
 
@@ -124,14 +124,23 @@ fi
 expect "drive missing" "$dir/disk.vsn" "drive hda: the snapshot was made with a drive there"
 cp "$dir/disk.img" "$dir/disk2.img"
 expect "an extra drive" "$dir/disk.vsn" "drive hdb: the snapshot was made without a drive there" -hda "$dir/disk.img" -hdb "$dir/disk2.img"
-touch -d "2001-01-01" "$dir/disk2.img"
-expect "a copy of the image" "$dir/disk.vsn" "is not the image the snapshot was made with" -hda "$dir/disk2.img"
-head -c 2097152 /dev/zero >"$dir/disk3.img"
-expect "image of another size" "$dir/disk.vsn" "1048576 bytes" -hda "$dir/disk3.img"
+# The save froze disk.img (format 2): a load switches hda to a new overlay
+# on it, whatever image the drive had; the frozen image itself is checked.
+[ -w "$dir/disk.img" ] && [ "$(id -u)" != 0 ] && { echo "FAIL the save did not freeze disk.img"; fail=1; }
+chmod u+w "$dir/disk.img"
 printf 'x' | dd of="$dir/disk.img" bs=1 seek=1000 conv=notrunc 2>/dev/null
-expect "image changed" "$dir/disk.vsn" "first 64 KiB changed" -hda "$dir/disk.img"
+expect "frozen image changed" "$dir/disk.vsn" "changed after the snapshot was made" -hda "$dir/disk2.img"
 printf '\000' | dd of="$dir/disk.img" bs=1 seek=1000 conv=notrunc 2>/dev/null
-expect "image touched after the save" "$dir/disk.vsn" "modified after the snapshot" -hda "$dir/disk.img"
+rm -f "$dir"/disk.hda*.qcow2
+mv "$dir/disk.img" "$dir/disk.moved"
+expect "frozen image missing" "$dir/disk.vsn" "frozen disk image" -hda "$dir/disk2.img"
+if ls "$dir"/disk.hda*.qcow2 >/dev/null 2>&1; then echo "FAIL a refused load left an overlay"; fail=1; fi
+mv "$dir/disk.moved" "$dir/disk.img"
+if timeout -k 5 120 "$vessel" $S -hda "$dir/disk2.img" -loadvm "$dir/disk.vsn" </dev/null >/dev/null 2>"$dir/err"; then
+    echo "ok   another image on hda: the drive switches to an overlay on the frozen image"
+else
+    echo "FAIL another image on hda: refused:"; head -3 "$dir/err"; fail=1
+fi
 
 # A save that fails keeps the previous snapshot.
 cp "$dir/good.vsn" "$dir/keep.vsn"

@@ -976,13 +976,16 @@ static void test_backing_loops(void **state)
                             "deep%d.qcow2 1M", p, i - 1, i == 1 ? "raw" : "qcow2",
                             i == 1 ? "raw" : "qcow2", i), 0);
     }
-    path_of(p, sizeof(p), "deep15.qcow2");   /* 16 images including the raw one */
+    char name[32];
+    snprintf(name, sizeof(name), "deep%d.qcow2", BLOCKDEV_MAX_CHAIN - 1); /* MAX images with the raw one */
+    path_of(p, sizeof(p), name);
     BlockDev *bd = blockdev_open(p, BLOCKDEV_RDONLY, err, sizeof(err));
     if (!bd)
         fprintf(stderr, "%s\n", err);
     assert_non_null(bd);
     blockdev_close(bd);
-    path_of(p, sizeof(p), "deep17.qcow2");
+    snprintf(name, sizeof(name), "deep%d.qcow2", BLOCKDEV_MAX_CHAIN + 1);
+    path_of(p, sizeof(p), name);
     expect_open_error(p, BLOCKDEV_RDONLY, "deeper");
     /* A missing backing file. */
     path_of(p, sizeof(p), "orphan.qcow2");

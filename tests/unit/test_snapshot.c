@@ -309,8 +309,8 @@ static void test_bad_files(void **state)
     b[0] = 'X';
     expect_refused(pc, b, len, SNAP_ERR_SIGNATURE, "not a vessel snapshot");
     memcpy(b, good, len);
-    b[8] = 2;
-    expect_refused(pc, b, len, SNAP_ERR_VERSION, "format version 2 is not supported");
+    b[8] = 3;
+    expect_refused(pc, b, len, SNAP_ERR_VERSION, "format version 3 is not supported");
     memcpy(b, good, len);
     b[hlen - 10] ^= 0x40;
     expect_refused(pc, b, len, SNAP_ERR_CORRUPT, "header CRC mismatch");
