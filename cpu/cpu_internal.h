@@ -261,7 +261,7 @@ struct X86Cpu {
     uint8_t stack32;        /**< SS.B */
     uint8_t halted;
     uint16_t tc_mode;       /**< translation-cache mode key (cpu_mode_changed) */
-    uint16_t hist_pos;      /**< next slot in hist[] */
+    uint32_t hist_pos;      /**< next slot in hist[], modulo CPU_HISTORY (free-running) */
     uint32_t hist[CPU_HISTORY]; /**< linear addresses of recent block entries / steps */
     uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
     TlbEntry *tlb_cur;      /**< tlb[0] (CPL 0-2) or tlb[1] (CPL 3) */
@@ -269,7 +269,6 @@ struct X86Cpu {
     uint64_t icount;        /**< retired instructions, up to the start of cur_block */
     Block *cur_block;       /**< block being executed, NULL between blocks */
     uint64_t chain_limit;   /**< block chaining allowed while icount < this (0: off) */
-    uint32_t chain_left;    /**< chained blocks left before the run loop looks again */
     uint32_t link_eip;      /**< a chain miss: the EIP the branch went to ... */
     Block *link_from;       /**< ... from this block, through chain[link_slot] */
     uint8_t link_slot;
@@ -734,8 +733,7 @@ void tc_flush(X86Cpu *cpu);
  *  history ring (cpu_history()). */
 static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
 {
-    cpu->hist[cpu->hist_pos] = lin;
-    cpu->hist_pos = (uint16_t)((cpu->hist_pos + 1) & (CPU_HISTORY - 1));
+    cpu->hist[cpu->hist_pos++ & (CPU_HISTORY - 1)] = lin;
 }
 
 /* Block chaining: a near branch (or the end of a block that falls through)
@@ -748,8 +746,10 @@ static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
  *  - no event is pending (INTR, NMI, exit request, TF, watchpoint hit);
  *  - the instruction budget has room for two more blocks (chain_limit is
  *    the run loop's budget minus 2 * BLOCK_MAX_INSNS, or 0 when chaining
- *    is off: debugger breakpoints, unoptimised builds);
- *  - chain_left, a bound on consecutive chains, is not exhausted.
+ *    is off: debugger breakpoints, unoptimised builds), and the chain is
+ *    at most CHAIN_MAX_INSNS long (chain_limit again: the run loop looks
+ *    at the world now and then even with a huge budget, and the host
+ *    stack stays bounded even if some handler were not a sibling call).
  * Otherwise the block ends and the run loop records the successor it
  * finds (link_from/link_slot/link_eip).  Relies on sibling calls, like
  * NEXT; unoptimised builds, which may not make them, never chain. */
@@ -762,7 +762,7 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, uint32_t target, unsigne
         Block *s = b->chain[slot];
         uint32_t lin = cpu->seg[SEG_CS].base + target;
         if (likely(s != NULL) && likely(b->chain_gen[slot] == cpu->tlb_gen) && likely(s->eip == target) &&
-            likely(s->lin_pc == lin) && likely(!cpu->pending_check) && likely(--cpu->chain_left != 0)) {
+            likely(s->lin_pc == lin) && likely(!cpu->pending_check)) {
             cpu->icount += b->ninsns;
             hist_add(cpu, lin);
             cpu->cur_block = s;

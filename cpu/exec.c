@@ -26,6 +26,7 @@
 #include "cpu/optab.h"
 
 #define BLOCK_MAX_INSNS 64
+#define CHAIN_MAX_INSNS 65536 /* instructions run in one chain of blocks, at most */
 #define TC_HASH_BITS 16
 #define TC_HASH_SIZE (1u << TC_HASH_BITS)
 #define TC_JC_BITS 12
@@ -530,9 +531,10 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
         cpu->cur_block = b;
         hist_add(cpu, lin);
         /* Chaining (cpu_chain) needs room for two more blocks. */
-        cpu->chain_limit = (cpu->dbg_nbp == 0 && remaining > 2 * BLOCK_MAX_INSNS)
-                               ? target - 2 * BLOCK_MAX_INSNS : 0;
-        cpu->chain_left = 1024;
+        cpu->chain_limit = 0;
+        if (cpu->dbg_nbp == 0 && remaining > 2 * BLOCK_MAX_INSNS)
+            cpu->chain_limit = remaining - 2 * BLOCK_MAX_INSNS > CHAIN_MAX_INSNS
+                                   ? cpu->icount + CHAIN_MAX_INSNS : target - 2 * BLOCK_MAX_INSNS;
         cpu->link_from = NULL;
         /* The handlers chain through the block (NEXT) and on into
          * successor blocks (cpu_chain); a watchpoint hit stops it via
