@@ -290,7 +290,7 @@ static void info_cmd(const char *what, DbgOut *o)
     PcMachine *pc = dbg_machine();
     X86Cpu *cpu = pc_cpu(pc);
     if (!what || !*what) {
-        dbg_printf(o, "info registers|cpus|tlb|mem|pic|pci|status|breakpoints\n");
+        dbg_printf(o, "info registers|cpus|tlb|mem|mtree|pic|pci|lapic|ioapic|status|breakpoints|snapshots\n");
     } else if (!strcmp(what, "registers")) {
         info_registers(o);
     } else if (!strcmp(what, "cpus")) {
@@ -306,6 +306,14 @@ static void info_cmd(const char *what, DbgOut *o)
         dbg_printf(o, "VM status: %s\n", dbg_stopped() ? "paused" : "running");
     } else if (!strcmp(what, "breakpoints") || !strcmp(what, "watchpoints")) {
         dbg_list_points(o);
+    } else if (!strcmp(what, "mtree")) {
+        size_t cap = 65536;
+        char *buf = malloc(cap);
+        if (buf) {
+            phys_describe(pc_phys(pc), buf, cap);
+            dbg_printf(o, "%s", buf);
+            free(buf);
+        }
     } else if (!strcmp(what, "snapshots")) {
         char *buf = malloc(65536);
         if (buf) {
@@ -325,8 +333,8 @@ static void info_cmd(const char *what, DbgOut *o)
         }
         free(buf);
     } else {
-        dbg_printf(o, "info: unknown topic '%s' (try: info registers, cpus, tlb, mem, pic, pci, status, "
-                      "breakpoints)\n", what);
+        dbg_printf(o, "info: unknown topic '%s' (try: info registers, cpus, tlb, mem, mtree, pic, pci, "
+                      "lapic, ioapic, status, breakpoints, snapshots)\n", what);
     }
 }
 

@@ -4,6 +4,8 @@
  */
 #include "mem/phys.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -345,4 +347,86 @@ bool phys_dirty_test_and_clear(PhysMem *pm, uint32_t paddr, uint32_t len, uint8_
     if (any)
         notify_map_changed(pm);
     return any;
+}
+
+/* ---- the map as text (monitor: info mtree) ---- */
+
+enum { PK_NONE, PK_RAM, PK_RAM_RO, PK_RAM_WO, PK_ROM, PK_DEVMEM, PK_MMIO };
+
+typedef struct PageKind {
+    int kind;
+    uintptr_t host;     /* host address of the page (rd, else wr) */
+    int region;         /* MMIO region index */
+} PageKind;
+
+static PageKind page_kind(const PhysMem *pm, uint32_t page)
+{
+    PageKind k = { PK_NONE, 0, -1 };
+    const uint8_t *rd = pm->rd[page], *wr = pm->wr[page];
+    if (pm->mmio[page]) {
+        k.kind = PK_MMIO;
+        k.region = pm->mmio[page] - 1;
+        return k;
+    }
+    if (!rd && !wr)
+        return k;
+    const uint8_t *h = rd ? rd : wr;
+    k.host = (uintptr_t)h;
+    bool in_ram = h >= pm->ram && h < pm->ram + pm->ram_size;
+    if (in_ram)
+        k.kind = rd && wr ? PK_RAM : rd ? PK_RAM_RO : PK_RAM_WO;
+    else
+        k.kind = wr ? PK_DEVMEM : PK_ROM;
+    return k;
+}
+
+typedef struct TextBuf {
+    char *buf;
+    size_t len, used; /* used may exceed len: the length needed */
+} TextBuf;
+
+static void tb_printf(TextBuf *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = t->used < t->len ? t->len - t->used : 0;
+    int n = vsnprintf(room ? t->buf + t->used : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->used += (size_t)n;
+}
+
+int phys_describe(const PhysMem *pm, char *buf, size_t len)
+{
+    if (!len)
+        return -1;
+    static const char *const names[] = { "", "ram", "ram-ro", "ram-wo", "rom", "devmem", "mmio" };
+    TextBuf t = { buf, len, 0 };
+    buf[0] = '\0';
+    uint32_t start = 0;
+    PageKind run = page_kind(pm, 0);
+    for (uint64_t page = 1; page <= PHYS_NPAGES; page++) {
+        PageKind k = page < PHYS_NPAGES ? page_kind(pm, (uint32_t)page) : (PageKind){ -1, 0, -1 };
+        uint32_t n = (uint32_t)page - start;
+        bool same = k.kind == run.kind && k.region == run.region &&
+                    (k.kind == PK_MMIO || k.kind == PK_NONE ||
+                     k.host == run.host + (uintptr_t)n * PHYS_PAGE_SIZE);
+        if (same)
+            continue;
+        if (run.kind != PK_NONE) {
+            uint32_t a = start << PHYS_PAGE_BITS;
+            uint32_t e = (uint32_t)((page << PHYS_PAGE_BITS) - 1);
+            tb_printf(&t, "%08x-%08x %s", a, e, names[run.kind]);
+            if (run.kind == PK_RAM || run.kind == PK_RAM_RO || run.kind == PK_RAM_WO)
+                tb_printf(&t, " @0x%08lx", (unsigned long)(run.host - (uintptr_t)pm->ram));
+            else if (run.kind == PK_MMIO && run.region >= 0 && run.region < pm->nregions)
+                tb_printf(&t, " %s", pm->regions[run.region].name ? pm->regions[run.region].name : "?");
+            tb_printf(&t, "\n");
+        }
+        start = (uint32_t)page;
+        run = k;
+    }
+    if (t.used >= len)
+        buf[len - 1] = '\0';
+    return (int)(t.used > INT32_MAX ? INT32_MAX : t.used);
 }

@@ -85,6 +85,16 @@ int phys_map_mmio(PhysMem *pm, uint32_t paddr, uint32_t size, const MmioOps *ops
 /** Unmap pages (reads all ones afterwards). */
 void phys_unmap(PhysMem *pm, uint32_t paddr, uint32_t size);
 
+/** The physical memory map as text, one line per run of pages of the same
+ *  kind (QEMU's `info mtree`, flat): "START-END kind [detail]" with END
+ *  inclusive, kinds ram (with the offset in guest RAM), ram-ro / ram-wo
+ *  (RAM shadowed read-only or write-only: PAM), rom (read-only host memory
+ *  outside guest RAM: the BIOS), devmem (memory of a device mapped
+ *  directly: the VGA frame buffer), mmio NAME, and unassigned runs are
+ *  left out.  Writes at most len bytes including the NUL; returns the
+ *  length it needed (like snprintf), -1 when len is 0. */
+int phys_describe(const PhysMem *pm, char *buf, size_t len);
+
 /** Set the A20 gate (true = address bit 20 passes). */
 void phys_set_a20(PhysMem *pm, bool on);
 

@@ -66,6 +66,15 @@ def main():
     check(m.cmd("info status").strip() == "VM status: paused", "-S: info status says paused")
     out = m.cmd("info registers")
     check("EIP=0000fff0" in out and "CS =f000 ffff0000" in out, "info registers at reset")
+    # The physical map at reset (PAM: everything to the ROM): 16 MiB of RAM
+    # around the VGA window, the 64 KiB BIOS image at the top of 4 GiB and
+    # in the 128 KiB ROM window below 1 MiB, the APICs' MMIO pages.
+    mt = m.cmd("info mtree").splitlines()
+    for want in ("00000000-0009ffff ram @0x00000000", "000a0000-000bffff mmio vga-lowmem",
+                 "000e0000-000fffff rom", "00100000-00ffffff ram @0x00100000",
+                 "fec00000-fec00fff mmio ioapic", "fee00000-fee00fff mmio apic",
+                 "ffff0000-ffffffff rom"):
+        check(want in mt, "info mtree has '%s': %r" % (want, mt))
     out = m.cmd("info cpus")
     check("CPU #0" in out and "pc=0xfffffff0" in out, "info cpus: %s" % out.strip())
     out = m.cmd("stepi 3")
