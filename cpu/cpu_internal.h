@@ -145,10 +145,19 @@ typedef struct SegReg {
      * segments have lo = limit+1); ok_r/ok_w: data access allowed at all. */
     uint32_t lo, hi;
     uint8_t ok_r, ok_w;
+    /* The common case in one compare: an access of size bytes at off is
+     * allowed if off + size - 1 <= lim_r (reads) / lim_w (writes); -1
+     * when the segment is not usable that way (expand-down, no rights),
+     * and then the lo/hi/ok checks decide. */
+    int64_t lim_r, lim_w;
 } SegReg;
 
 /** Software TLB entry: linear page tag for reads/writes (TLB_INVALID if
- *  not allowed on the fast path), and addend: host pointer = addend + lin. */
+ *  not allowed on the fast path), and addend: host pointer = addend + lin.
+ *  The entry for lin is tlb[(lin >> 12) % TLB_SIZE]; an access of n bytes
+ *  compares the tag with the page of its LAST byte, lin + n - 1: an access
+ *  that crosses into the next page then never matches (that page's tag
+ *  lives in the next entry), so one compare covers both checks. */
 typedef struct TlbEntry {
     uint32_t tag_r;
     uint32_t tag_w;
@@ -421,14 +430,14 @@ static ALWAYS_INLINE uint8_t lrd8(X86Cpu *cpu, uint32_t lin)
 static ALWAYS_INLINE uint16_t lrd16(X86Cpu *cpu, uint32_t lin)
 {
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (likely(e->tag_r == (lin & ~0xFFFu) && (lin & 0xFFFu) <= 0xFFEu))
+    if (likely(e->tag_r == ((lin + 1) & ~0xFFFu)))
         return ld16((const void *)(e->addend + lin));
     return (uint16_t)mmu_read_slow(cpu, lin, 2, cpu->cpl == 3);
 }
 static ALWAYS_INLINE uint32_t lrd32(X86Cpu *cpu, uint32_t lin)
 {
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (likely(e->tag_r == (lin & ~0xFFFu) && (lin & 0xFFFu) <= 0xFFCu))
+    if (likely(e->tag_r == ((lin + 3) & ~0xFFFu)))
         return ld32((const void *)(e->addend + lin));
     return (uint32_t)mmu_read_slow(cpu, lin, 4, cpu->cpl == 3);
 }
@@ -448,7 +457,7 @@ static ALWAYS_INLINE void lwr8(X86Cpu *cpu, uint32_t lin, uint8_t v)
 static ALWAYS_INLINE void lwr16(X86Cpu *cpu, uint32_t lin, uint16_t v)
 {
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (likely(e->tag_w == (lin & ~0xFFFu) && (lin & 0xFFFu) <= 0xFFEu)) {
+    if (likely(e->tag_w == ((lin + 1) & ~0xFFFu))) {
         st16((void *)(e->addend + lin), v);
         return;
     }
@@ -457,7 +466,7 @@ static ALWAYS_INLINE void lwr16(X86Cpu *cpu, uint32_t lin, uint16_t v)
 static ALWAYS_INLINE void lwr32(X86Cpu *cpu, uint32_t lin, uint32_t v)
 {
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (likely(e->tag_w == (lin & ~0xFFFu) && (lin & 0xFFFu) <= 0xFFCu)) {
+    if (likely(e->tag_w == ((lin + 3) & ~0xFFFu))) {
         st32((void *)(e->addend + lin), v);
         return;
     }
@@ -500,6 +509,8 @@ NORETURN void seg_fault(X86Cpu *cpu, int s);
 static ALWAYS_INLINE uint32_t seg_lin(X86Cpu *cpu, int s, uint32_t off, unsigned size, bool write)
 {
     const SegReg *sr = &cpu->seg[s];
+    if (likely((int64_t)off + (size - 1) <= (write ? sr->lim_w : sr->lim_r)))
+        return sr->base + off;
     if (unlikely(!(write ? sr->ok_w : sr->ok_r) ||
                  off - sr->lo > sr->hi - sr->lo || sr->hi - off < size - 1))
         seg_fault(cpu, s);
@@ -524,12 +535,11 @@ static ALWAYS_INLINE void wr64(X86Cpu *cpu, int s, uint32_t off, uint64_t v) { l
 static ALWAYS_INLINE void *fast_ptr(X86Cpu *cpu, int s, uint32_t off, unsigned size, bool write)
 {
     const SegReg *sr = &cpu->seg[s];
-    if (unlikely(!(write ? sr->ok_w : sr->ok_r) || off - sr->lo > sr->hi - sr->lo || sr->hi - off < size - 1))
+    if (unlikely((int64_t)off + (size - 1) > (write ? sr->lim_w : sr->lim_r)))
         return NULL;
     uint32_t lin = sr->base + off;
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (unlikely((write ? e->tag_w : e->tag_r) != (lin & ~0xFFFu)) ||
-        (size > 1 && unlikely((lin & 0xFFFu) > 0x1000u - size)))
+    if (unlikely((write ? e->tag_w : e->tag_r) != ((lin + size - 1) & ~0xFFFu)))
         return NULL;
     return (void *)(e->addend + lin);
 }
@@ -538,11 +548,11 @@ static ALWAYS_INLINE void *fast_ptr(X86Cpu *cpu, int s, uint32_t off, unsigned s
 static ALWAYS_INLINE uint8_t *fast_ptr_rmw(X86Cpu *cpu, int s, uint32_t off, unsigned size)
 {
     const SegReg *sr = &cpu->seg[s];
-    if (unlikely(!sr->ok_w || off - sr->lo > sr->hi - sr->lo || sr->hi - off < size - 1))
+    if (unlikely((int64_t)off + (size - 1) > sr->lim_w))
         return NULL;
-    uint32_t lin = sr->base + off, page = lin & ~0xFFFu;
+    uint32_t lin = sr->base + off, last = (lin + size - 1) & ~0xFFFu;
     const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (unlikely(e->tag_w != page || e->tag_r != page) || (size > 1 && unlikely((lin & 0xFFFu) > 0x1000u - size)))
+    if (unlikely(e->tag_w != last || e->tag_r != last))
         return NULL;
     return (uint8_t *)(e->addend + lin);
 }

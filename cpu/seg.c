@@ -113,6 +113,9 @@ static void calc_checks(SegReg *sr, int mode)
         sr->lo = 0;
         sr->hi = sr->limit;
     }
+    /* one-compare fast checks (SegReg.lim_r/lim_w) */
+    sr->lim_r = (sr->ok_r && sr->lo == 0) ? (int64_t)sr->hi : -1;
+    sr->lim_w = (sr->ok_w && sr->lo == 0) ? (int64_t)sr->hi : -1;
 }
 
 void seg_calc_checks_pm(SegReg *sr) { calc_checks(sr, MODE_PM); }
@@ -124,6 +127,7 @@ void seg_update_checks(X86Cpu *cpu, int s)
         sr->lo = 1;
         sr->hi = 0;
         sr->ok_r = sr->ok_w = 0;
+        sr->lim_r = sr->lim_w = -1;
         return;
     }
     calc_checks(sr, cur_mode(cpu));
