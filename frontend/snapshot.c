@@ -19,6 +19,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -139,11 +141,12 @@ static void crc_update(uLong *crc, const uint8_t *p, size_t n)
     }
 }
 
-static void wr_bytes(Wr *w, const void *p, size_t n)
+/* Append n bytes whose CRC-32 the caller already knows. */
+static void wr_bytes_crc(Wr *w, const void *p, size_t n, uint32_t crc)
 {
     if (w->err_no || n == 0)
         return;
-    crc_update(&w->crc, p, n);
+    w->crc = crc32_combine(w->crc, crc, (z_off_t)n);
     if (w->f) {
         if (fwrite(p, 1, n, w->f) != n) {
             w->err_no = errno ? errno : EIO;
@@ -171,6 +174,15 @@ static void wr_bytes(Wr *w, const void *p, size_t n)
         w->len += n;
     }
     w->pos += n;
+}
+
+static void wr_bytes(Wr *w, const void *p, size_t n)
+{
+    if (w->err_no || n == 0)
+        return;
+    uLong c = crc32(0L, Z_NULL, 0);
+    crc_update(&c, p, n);
+    wr_bytes_crc(w, p, n, (uint32_t)c);
 }
 
 static void wr_le(Wr *w, uint64_t v, unsigned n)
@@ -649,6 +661,55 @@ static void progress_end(void)
     g_prog.shown = false;
 }
 
+/* Phase timing of a save (VESSEL_SNAPSHOT_TIMING=1: one line on stderr). */
+static struct {
+    double t0, last, cpu0, acc[16];
+    const char *name[16];
+    int n;
+} g_tm;
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void tm_begin(void)
+{
+    g_tm.n = 0;
+    g_tm.t0 = g_tm.last = mono_s();
+    g_tm.cpu0 = cpu_s();
+}
+
+/* Charge the time since the previous mark to phase `name`. */
+static void tm_mark(const char *name)
+{
+    double now = mono_s();
+    int i;
+    for (i = 0; i < g_tm.n; i++)
+        if (!strcmp(g_tm.name[i], name))
+            break;
+    if (i == g_tm.n && g_tm.n < 16) {
+        g_tm.name[g_tm.n] = name;
+        g_tm.acc[g_tm.n++] = 0;
+    }
+    if (i < 16)
+        g_tm.acc[i] += now - g_tm.last;
+    g_tm.last = now;
+}
+
+static void tm_end(const char *what)
+{
+    if (!getenv("VESSEL_SNAPSHOT_TIMING"))
+        return;
+    fprintf(stderr, "vessel: %s timing: total %.1f ms (process CPU %.1f ms):", what,
+            (mono_s() - g_tm.t0) * 1e3, (cpu_s() - g_tm.cpu0) * 1e3);
+    for (int i = 0; i < g_tm.n; i++)
+        fprintf(stderr, " %s %.1f", g_tm.name[i], g_tm.acc[i] * 1e3);
+    fprintf(stderr, "\r\n");
+}
+
 /* ------------------------------------------------------------------------ */
 /* Save                                                                     */
 
@@ -690,14 +751,22 @@ static bool region_private_anon(const uint8_t *mem, uint64_t size)
 
 /* untouched[i]: guest page i of the n at mem is certainly zero without
  * reading it.  Returns false (nothing known) if pagemap is unusable. */
+static int g_pagemap_fd = -1;
+static long g_host_page;
+static pthread_once_t g_pagemap_once = PTHREAD_ONCE_INIT;
+
+static void pagemap_open(void)
+{
+    g_pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    g_host_page = sysconf(_SC_PAGESIZE);
+}
+
+/* (Thread-safe: the save's compression workers call it.) */
 static bool probe_untouched(const uint8_t *mem, unsigned n, bool *untouched)
 {
-    static int fd = -2;
-    static long hp;
-    if (fd == -2) {
-        fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-        hp = sysconf(_SC_PAGESIZE);
-    }
+    (void)pthread_once(&g_pagemap_once, pagemap_open);
+    int fd = g_pagemap_fd;
+    long hp = g_host_page;
     if (fd < 0 || hp <= 0 || n == 0)
         return false;
     uint64_t ent[SNAP_CHUNK_PAGES + 2];
@@ -721,64 +790,286 @@ static bool probe_untouched(const uint8_t *mem, unsigned n, bool *untouched)
     return true;
 }
 
-/* Chunks are deflated at level 1; a chunk whose first 64 KiB do not
- * shrink by 10% (encrypted or already compressed guest data, where deflate
- * is slowest and gains nothing) is stored (level 0: still a zlib stream,
- * so the reader does not care). */
+/* Chunks are deflated at level 1; a chunk whose first 64 KiB of non-zero
+ * pages do not shrink by 10% (encrypted or already compressed guest data,
+ * where deflate is slowest and gains nothing) is stored instead (level 0:
+ * still a zlib stream, so the reader does not care).  The sample is the
+ * start of the chunk's own level-1 stream, ended by a sync flush, so a
+ * chunk that compresses is deflated only once.  Pages are fed to zlib
+ * straight from guest memory (the machine is paused): no copy.
+ *
+ * The chunks are independent zlib streams, so a small pool of worker
+ * threads (2-4, plus the saving thread while it waits) scans and deflates
+ * them in parallel, each into a complete chunk record (bitmap, lengths,
+ * CRC, data) together with the CRC-32 of that record; the saving thread
+ * writes the records in chunk order and folds their CRCs into the file's
+ * running CRC with crc32_combine().  The bytes written do not depend on
+ * the number of workers or on their timing. */
 #define SNAP_SAMPLE (64u * 1024)
+#define SNAP_REC_HDR (SNAP_BITMAP + 12) /* bitmap, raw length, compressed length, CRC */
+#define SNAP_MAX_WORKERS 4
 
-typedef struct Deflater {
-    z_stream zs[2];  /* [0] level 0 (store), [1] level 1 */
-    bool init[2];
-    uint8_t *raw;    /* SNAP_CHUNK */
-    uint8_t *comp;
-    size_t comp_cap;
-} Deflater;
+/* Worker count: VESSEL_SNAPSHOT_THREADS (0-4; 0 = the saving thread alone),
+ * else the online CPUs clamped to 2-4.  Tests may set g_snap_threads. */
+static int g_snap_threads = -1;
+/* Tests: the chunk whose compression fails as if zlib had refused (-1: none). */
+static int64_t g_snap_fail_chunk = -1;
 
-static int deflater_init(Deflater *d, Err *e)
+static int snap_workers(void)
 {
-    memset(d, 0, sizeof(*d));
-    for (int k = 0; k < 2; k++) {
-        if (deflateInit(&d->zs[k], k ? Z_BEST_SPEED : Z_NO_COMPRESSION) != Z_OK)
-            return snap_fail(e, SNAP_ERR_NOMEM, "zlib: deflateInit failed");
-        d->init[k] = true;
+    if (g_snap_threads >= 0)
+        return g_snap_threads > SNAP_MAX_WORKERS ? SNAP_MAX_WORKERS : g_snap_threads;
+    const char *s = getenv("VESSEL_SNAPSHOT_THREADS");
+    if (s && *s >= '0' && *s <= '9' && !s[1])
+        return *s - '0' > SNAP_MAX_WORKERS ? SNAP_MAX_WORKERS : *s - '0';
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 2 ? 2 : n > SNAP_MAX_WORKERS ? SNAP_MAX_WORKERS : (int)n;
+}
+
+typedef enum { JOB_FREE, JOB_READY, JOB_BUSY, JOB_DONE } JobState;
+
+/* One chunk of the memory record being saved. */
+typedef struct SnapJob {
+    JobState state;
+    uint64_t chunk;   /* index in the record */
+    uint8_t *rec;     /* the chunk record: SNAP_REC_HDR + compressed bytes */
+    size_t rec_len;
+    uint32_t rec_crc; /* CRC-32 of those rec_len bytes */
+    bool failed;      /* zlib refused */
+} SnapJob;
+
+typedef struct SnapPool SnapPool;
+
+typedef struct SnapWorker {
+    SnapPool *pool;
+    z_stream zs[2]; /* [0] level 0 (store), [1] level 1 */
+    bool zinit[2];
+} SnapWorker;
+
+/* The compression pool of one save (pool_new .. pool_free). */
+struct SnapPool {
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* to workers: a job is READY, or quit */
+    pthread_cond_t done; /* to the saving thread: a job is DONE */
+    bool sync_init;
+    bool quit;
+    pthread_t th[SNAP_MAX_WORKERS];
+    int nthreads;                      /* workers running */
+    SnapWorker w[SNAP_MAX_WORKERS + 1]; /* [nthreads..]: the saving thread's */
+    int nw;                            /* stream pairs initialised */
+    /* The memory record being saved (set while no job is outstanding). */
+    const uint8_t *mem;
+    uint64_t size;
+    bool probe;
+    /* Ring of jobs: chunk c in slot c % nslots. */
+    SnapJob *job;
+    unsigned nslots;
+    uint64_t next_take;   /* next chunk a compressor takes */
+    uint64_t next_submit; /* chunks below this are submitted */
+    size_t rec_cap;
+};
+
+/* Deflate the n pages pg[] into out (cap bytes) as one zlib stream, level 1
+ * or, when the sample does not compress, level 0.  Returns the compressed
+ * length, or -1. */
+static long deflate_pages(SnapWorker *w, const uint8_t *const *pg, unsigned n, uint8_t *out,
+                          size_t cap)
+{
+    unsigned sample = (uint64_t)n * SNAP_PAGE > SNAP_SAMPLE ? SNAP_SAMPLE / SNAP_PAGE : 0;
+    for (int level = 1; level >= 0; level--) {
+        z_stream *z = &w->zs[level];
+        if (deflateReset(z) != Z_OK)
+            return -1;
+        z->next_out = out;
+        z->avail_out = (uInt)cap;
+        bool poor = false;
+        int zr = Z_OK;
+        for (unsigned i = 0; i < n; i++) {
+            z->next_in = (Bytef *)pg[i];
+            z->avail_in = SNAP_PAGE;
+            int flush = i + 1 == n ? Z_FINISH : (level && i + 1 == sample) ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+            zr = deflate(z, flush);
+            if (zr == Z_STREAM_ERROR || z->avail_in != 0)
+                return -1;
+            if (flush == Z_SYNC_FLUSH && z->total_out > SNAP_SAMPLE / 10 * 9) {
+                poor = true;
+                break;
+            }
+        }
+        if (poor)
+            continue;
+        if (zr != Z_STREAM_END)
+            return -1;
+        return (long)z->total_out;
     }
-    size_t b0 = deflateBound(&d->zs[0], SNAP_CHUNK), b1 = deflateBound(&d->zs[1], SNAP_CHUNK);
-    d->comp_cap = b0 > b1 ? b0 : b1;
-    d->raw = malloc(SNAP_CHUNK);
-    d->comp = malloc(d->comp_cap);
-    if (!d->raw || !d->comp)
+    return -1;
+}
+
+/* Scan chunk j->chunk of the pool's memory for non-zero pages and build its
+ * record (any thread). */
+static void chunk_compress(SnapPool *p, SnapWorker *w, SnapJob *j)
+{
+    uint64_t off = j->chunk * SNAP_CHUNK;
+    uint64_t clen = p->size - off < SNAP_CHUNK ? p->size - off : SNAP_CHUNK;
+    unsigned pages = (unsigned)(clen / SNAP_PAGE);
+    const uint8_t *mem = p->mem + off;
+    bool untouched[SNAP_CHUNK_PAGES];
+    const uint8_t *pg[SNAP_CHUNK_PAGES];
+    bool known = p->probe && probe_untouched(mem, pages, untouched);
+    uint8_t *hdr = j->rec;
+    memset(hdr, 0, SNAP_BITMAP);
+    unsigned count = 0;
+    for (unsigned i = 0; i < pages; i++) {
+        const uint8_t *q = mem + (uint64_t)i * SNAP_PAGE;
+        if ((known && untouched[i]) || page_is_zero(q))
+            continue;
+        hdr[i / 8] |= (uint8_t)(1u << (i % 8));
+        pg[count++] = q;
+    }
+    uint8_t *comp = j->rec + SNAP_REC_HDR;
+    long comp_len = 0;
+    j->failed = false;
+    if (count) {
+        comp_len = deflate_pages(w, pg, count, comp, p->rec_cap - SNAP_REC_HDR);
+        if (comp_len < 0 || (int64_t)j->chunk == g_snap_fail_chunk) {
+            j->failed = true;
+            comp_len = 0;
+        }
+    }
+    put_le32(hdr + SNAP_BITMAP, count * SNAP_PAGE);
+    put_le32(hdr + SNAP_BITMAP + 4, (uint32_t)comp_len);
+    /* One pass over the data: the chunk CRC (bitmap, lengths, data) and
+     * the record's CRC (the same with the chunk CRC before the data). */
+    uLong c_hdr = crc32(crc32(0L, Z_NULL, 0), hdr, SNAP_BITMAP + 8);
+    uLong c_data = crc32(0L, Z_NULL, 0);
+    crc_update(&c_data, comp, (size_t)comp_len);
+    uint32_t ccrc = (uint32_t)crc32_combine(c_hdr, c_data, (z_off_t)comp_len);
+    put_le32(hdr + SNAP_BITMAP + 8, ccrc);
+    uLong c_head = crc32(c_hdr, hdr + SNAP_BITMAP + 8, 4);
+    j->rec_crc = (uint32_t)crc32_combine(c_head, c_data, (z_off_t)comp_len);
+    j->rec_len = SNAP_REC_HDR + (size_t)comp_len;
+}
+
+static void *pool_worker(void *arg)
+{
+    SnapWorker *w = arg;
+    SnapPool *p = w->pool;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->next_take >= p->next_submit)
+            pthread_cond_wait(&p->work, &p->mu);
+        if (p->quit)
+            break;
+        SnapJob *j = &p->job[p->next_take % p->nslots];
+        p->next_take++;
+        j->state = JOB_BUSY;
+        pthread_mutex_unlock(&p->mu);
+        chunk_compress(p, w, j);
+        pthread_mutex_lock(&p->mu);
+        j->state = JOB_DONE;
+        pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Stop and join the workers, free everything (NULL: nothing). */
+static void pool_free(SnapPool *p)
+{
+    if (!p)
+        return;
+    if (p->sync_init) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = true;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        for (int k = 0; k < p->nthreads; k++)
+            pthread_join(p->th[k], NULL);
+        pthread_cond_destroy(&p->done);
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+    }
+    for (int k = 0; k < SNAP_MAX_WORKERS + 1; k++)
+        for (int l = 0; l < 2; l++)
+            if (p->w[k].zinit[l])
+                deflateEnd(&p->w[k].zs[l]);
+    if (p->job)
+        for (unsigned i = 0; i < p->nslots; i++)
+            free(p->job[i].rec);
+    free(p->job);
+    free(p);
+}
+
+/* A pool with snap_workers() threads (fewer if threads cannot be made:
+ * the saving thread compresses too, so even none works). */
+static int pool_new(SnapPool **out, Err *e)
+{
+    *out = NULL;
+    SnapPool *p = calloc(1, sizeof(*p));
+    if (!p)
         return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    int want = snap_workers();
+    size_t bound = 0;
+    for (int k = 0; k <= want; k++) {
+        p->w[k].pool = p;
+        for (int l = 0; l < 2; l++) {
+            if (deflateInit(&p->w[k].zs[l], l ? Z_BEST_SPEED : Z_NO_COMPRESSION) != Z_OK) {
+                pool_free(p);
+                return snap_fail(e, SNAP_ERR_NOMEM, "zlib: deflateInit failed");
+            }
+            p->w[k].zinit[l] = true;
+            size_t b = deflateBound(&p->w[k].zs[l], SNAP_CHUNK);
+            if (b > bound)
+                bound = b;
+        }
+    }
+    /* + room for the sample's sync flush marker */
+    p->rec_cap = SNAP_REC_HDR + bound + 64;
+    p->nslots = 2u * (unsigned)(want + 1) + 2u;
+    p->job = calloc(p->nslots, sizeof(*p->job));
+    if (!p->job) {
+        pool_free(p);
+        return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+    }
+    for (unsigned i = 0; i < p->nslots; i++) {
+        p->job[i].rec = malloc(p->rec_cap);
+        if (!p->job[i].rec) {
+            pool_free(p);
+            return snap_fail(e, SNAP_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        pool_free(p);
+        return snap_fail(e, SNAP_ERR_NOMEM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&p->work, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pool_free(p);
+        return snap_fail(e, SNAP_ERR_NOMEM, "cannot create a condition variable");
+    }
+    if (pthread_cond_init(&p->done, NULL) != 0) {
+        pthread_cond_destroy(&p->work);
+        pthread_mutex_destroy(&p->mu);
+        pool_free(p);
+        return snap_fail(e, SNAP_ERR_NOMEM, "cannot create a condition variable");
+    }
+    p->sync_init = true;
+    /* Workers never take the process's signals (SIGINT, SIGTERM). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (int k = 0; k < want; k++) {
+        if (pthread_create(&p->th[k], NULL, pool_worker, &p->w[k]) != 0)
+            break; /* fewer workers; the saving thread compresses as well */
+        p->nthreads = k + 1;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    *out = p;
     return 0;
 }
 
-static void deflater_free(Deflater *d)
-{
-    for (int k = 0; k < 2; k++)
-        if (d->init[k])
-            deflateEnd(&d->zs[k]);
-    free(d->raw);
-    free(d->comp);
-}
-
-/* Deflate n bytes of d->raw into d->comp with stream k; returns the
- * compressed length, or -1. */
-static long deflate_buf(Deflater *d, int k, uint32_t n)
-{
-    z_stream *zs = &d->zs[k];
-    if (deflateReset(zs) != Z_OK)
-        return -1;
-    zs->next_in = d->raw;
-    zs->avail_in = n;
-    zs->next_out = d->comp;
-    zs->avail_out = (uInt)d->comp_cap;
-    if (deflate(zs, Z_FINISH) != Z_STREAM_END)
-        return -1;
-    return (long)(d->comp_cap - zs->avail_out);
-}
-
 /* A memory record: tag, size, chunk size, chunk count, then the chunks. */
-static int write_memory(Wr *w, Deflater *d, const char tag[4], const uint8_t *mem, uint64_t size,
+static int write_memory(Wr *w, SnapPool *p, const char tag[4], const uint8_t *mem, uint64_t size,
                         Err *e)
 {
     uint64_t nchunks = (size + SNAP_CHUNK - 1) / SNAP_CHUNK;
@@ -787,48 +1078,62 @@ static int write_memory(Wr *w, Deflater *d, const char tag[4], const uint8_t *me
     wr_u32(w, SNAP_CHUNK);
     wr_u32(w, (uint32_t)nchunks);
     bool probe = region_private_anon(mem, size);
-    for (uint64_t c = 0; c < nchunks && !w->err_no; c++) {
-        uint64_t off = c * SNAP_CHUNK;
-        uint64_t clen = size - off < SNAP_CHUNK ? size - off : SNAP_CHUNK;
-        unsigned pages = (unsigned)(clen / SNAP_PAGE);
-        uint8_t bitmap[SNAP_BITMAP] = { 0 };
-        uint32_t raw_len = 0;
-        bool untouched[SNAP_CHUNK_PAGES];
-        bool known = probe && probe_untouched(mem + off, pages, untouched);
-        for (unsigned p = 0; p < pages; p++) {
-            const uint8_t *pg = mem + off + (uint64_t)p * SNAP_PAGE;
-            if ((known && untouched[p]) || page_is_zero(pg))
-                continue;
-            bitmap[p / 8] |= (uint8_t)(1u << (p % 8));
-            memcpy(d->raw + raw_len, pg, SNAP_PAGE);
-            raw_len += SNAP_PAGE;
+    SnapWorker *self = &p->w[p->nthreads];
+    int ret = 0;
+    pthread_mutex_lock(&p->mu);
+    p->mem = mem;
+    p->size = size;
+    p->probe = probe;
+    p->next_take = p->next_submit = 0;
+    for (uint64_t c = 0; c < nchunks && !ret && !w->err_no; c++) {
+        /* Keep the ring full. */
+        bool more = false;
+        while (p->next_submit < nchunks && p->next_submit - c < p->nslots) {
+            SnapJob *j = &p->job[p->next_submit % p->nslots];
+            j->chunk = p->next_submit++;
+            j->state = JOB_READY;
+            more = true;
         }
-        uint32_t comp_len = 0;
-        if (raw_len) {
-            int level = 1;
-            if (raw_len > SNAP_SAMPLE) {
-                long sample = deflate_buf(d, 1, SNAP_SAMPLE);
-                if (sample < 0 || sample > (long)(SNAP_SAMPLE / 10 * 9))
-                    level = 0;
+        if (more)
+            pthread_cond_broadcast(&p->work);
+        /* Wait for chunk c, compressing others meanwhile. */
+        SnapJob *j = &p->job[c % p->nslots];
+        while (j->state != JOB_DONE) {
+            if (p->next_take < p->next_submit) {
+                SnapJob *o = &p->job[p->next_take % p->nslots];
+                p->next_take++;
+                o->state = JOB_BUSY;
+                pthread_mutex_unlock(&p->mu);
+                chunk_compress(p, self, o);
+                pthread_mutex_lock(&p->mu);
+                o->state = JOB_DONE;
+            } else {
+                pthread_cond_wait(&p->done, &p->mu);
             }
-            long n = deflate_buf(d, level, raw_len);
-            if (n < 0)
-                return snap_fail(e, SNAP_ERR_IO, "zlib: deflate failed");
-            comp_len = (uint32_t)n;
         }
-        progress_add(clen);
-        uint8_t hdr[SNAP_BITMAP + 8];
-        memcpy(hdr, bitmap, SNAP_BITMAP);
-        put_le32(hdr + SNAP_BITMAP, raw_len);
-        put_le32(hdr + SNAP_BITMAP + 4, comp_len);
-        uLong crc = crc32(0L, Z_NULL, 0);
-        crc_update(&crc, hdr, sizeof(hdr));
-        crc_update(&crc, d->comp, comp_len);
-        wr_bytes(w, hdr, sizeof(hdr));
-        wr_u32(w, (uint32_t)crc);
-        wr_bytes(w, d->comp, comp_len);
+        pthread_mutex_unlock(&p->mu);
+        tm_mark("compress");
+        if (j->failed) {
+            ret = snap_fail(e, SNAP_ERR_IO, "zlib: deflate failed");
+        } else {
+            uint64_t clen = size - c * SNAP_CHUNK < SNAP_CHUNK ? size - c * SNAP_CHUNK : SNAP_CHUNK;
+            progress_add(clen);
+            wr_bytes_crc(w, j->rec, j->rec_len, j->rec_crc);
+        }
+        tm_mark("write");
+        pthread_mutex_lock(&p->mu);
+        j->state = JOB_FREE;
     }
-    return 0;
+    /* Let the workers finish what they took (on an error, the rest is
+     * dropped) so the pool is idle for the next record or pool_free. */
+    p->next_submit = p->next_take;
+    for (unsigned i = 0; i < p->nslots; i++) {
+        while (p->job[i].state == JOB_BUSY)
+            pthread_cond_wait(&p->done, &p->mu);
+        p->job[i].state = JOB_FREE;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ret;
 }
 
 static int save_stream(PcMachine *pc, Wr *w, Err *e, const DrivePlan *plan)
@@ -922,17 +1227,18 @@ static int save_stream(PcMachine *pc, Wr *w, Err *e, const DrivePlan *plan)
         free(buf);
     }
 
-    /* Memory. */
-    Deflater df;
-    int r = deflater_init(&df, e);
+    tm_mark("header+sections");
+    /* Memory: compressed by a few worker threads, written here in order. */
+    SnapPool *pool = NULL;
+    int r = pool_new(&pool, e);
     if (r == 0)
-        r = write_memory(w, &df, "RAM ", pc->pm.ram, pc->pm.ram_size, e);
+        r = write_memory(w, pool, "RAM ", pc->pm.ram, pc->pm.ram_size, e);
     if (r == 0 && pc->vga) {
         size_t vlen = 0;
         const uint8_t *vram = vga_vram(pc->vga, &vlen);
-        r = write_memory(w, &df, "VRAM", vram, vlen, e);
+        r = write_memory(w, pool, "VRAM", vram, vlen, e);
     }
-    deflater_free(&df);
+    pool_free(pool);
     if (r < 0)
         return r;
 
@@ -1010,9 +1316,11 @@ static int save_file(PcMachine *pc, const char *path, DrivePlan *plan, Err *e)
         return snap_fail(e, SNAP_ERR_ARG, "file name too long");
     bool was = clock_hold(pc);
     int r = 0;
+    tm_begin();
     if (plan) {
         plan->snapfile = path;
         r = plan_prepare_save(pc, plan, e);
+        tm_mark("disk-prepare");
         if (r < 0) {
             plan_rollback(plan);
             clock_release(pc, was);
@@ -1039,10 +1347,15 @@ static int save_file(PcMachine *pc, const char *path, DrivePlan *plan, Err *e)
     w.f = f;
     w.crc = crc32(0L, Z_NULL, 0);
     progress_begin("savevm", pc);
+    tm_mark("open");
     r = save_stream(pc, &w, e, plan);
     progress_end();
-    if (r == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+    if (r == 0 && fflush(f) != 0)
         r = snap_fail(e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    tm_mark("write");
+    if (r == 0 && fsync(fileno(f)) != 0)
+        r = snap_fail(e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    tm_mark("fsync");
     if (fclose(f) != 0 && r == 0)
         r = snap_fail(e, SNAP_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
     for (int d = 0; r == 0 && plan && d < 4; d++)
@@ -1056,8 +1369,12 @@ static int save_file(PcMachine *pc, const char *path, DrivePlan *plan, Err *e)
         clock_release(pc, was);
         return r;
     }
+    tm_mark("freeze+rename");
     fsync_dir_of(path);
+    tm_mark("fsync-dir");
     plan_commit(pc, plan);
+    tm_mark("disk-commit");
+    tm_end("savevm");
     clock_release(pc, was);
     return 0;
 }
