@@ -274,7 +274,6 @@ struct X86Cpu {
     uint32_t hist[CPU_HISTORY]; /**< linear addresses of recent block entries / steps */
     uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
     TlbEntry *tlb_cur;      /**< tlb[0] (CPL 0-2) or tlb[1] (CPL 3) */
-    const struct Insn *cur_insn; /**< instruction being executed (icount on exits) */
     uint64_t icount;        /**< retired instructions, up to the start of cur_block */
     Block *cur_block;       /**< block being executed, NULL between blocks */
     uint64_t chain_limit;   /**< block chaining allowed while icount < this (0: off) */
@@ -711,28 +710,30 @@ void tc_flush(X86Cpu *cpu);
 /* ---- handler conventions ---- */
 /* Threaded dispatch: each handler jumps straight to the next instruction's
  * handler (a sibling call), so every handler has its own indirect branch
- * for the predictor; the block's sentinel (or a killed instruction)
- * returns NULL to the run loop.  cur_insn always names the instruction
- * executing, for exception accounting. */
+ * for the predictor.  A handler that ends the block returns a pointer just
+ * past the last instruction that retired in cpu->cur_block (i + 1 for
+ * itself); the block's sentinel and killed instructions return themselves
+ * (they are not instructions).  The run loop counts retired instructions
+ * from that pointer; an exception finds the faulting instruction from
+ * EIP (exec.c), so nothing is stored per instruction. */
 #define NEXT                                                                     \
     do {                                                                         \
         cpu->eip = i->next_eip;                                                  \
         const Insn *n_ = i + 1;                                                  \
-        cpu->cur_insn = n_;                                                      \
         return n_->fn(cpu, n_);                                                  \
     } while (0)
 #define BRANCH(target)                                                           \
     do {                                                                         \
         cpu->eip = (target);                                                     \
-        return NULL;                                                             \
+        return i + 1;                                                            \
     } while (0)
 /** End the block after this instruction (eip already advanced/set). */
-#define END_BLOCK return NULL
+#define END_BLOCK return i + 1
 /** Advance past this instruction and end the block (mode changes, STI ...). */
 #define NEXT_END                                                                 \
     do {                                                                         \
         cpu->eip = i->next_eip;                                                  \
-        return NULL;                                                             \
+        return i + 1;                                                            \
     } while (0)
 /** Address of the next instruction, masked to the operand size of CS. */
 #define NEXT_EIP(cpu, i) ((cpu)->code32 ? (cpu)->eip + (i)->len : (((cpu)->eip + (i)->len) & 0xFFFF))
@@ -763,7 +764,7 @@ static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
  * Otherwise the block ends and the run loop records the successor it
  * finds (link_from/link_slot/link_eip).  Relies on sibling calls, like
  * NEXT; unoptimised builds, which may not make them, never chain. */
-static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, uint32_t target, unsigned slot)
+static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, const Insn *done, uint32_t target, unsigned slot)
 {
     cpu->eip = target;
 #if defined(__OPTIMIZE__)
@@ -776,7 +777,6 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, uint32_t target, unsigne
             cpu->icount += b->ninsns;
             hist_add(cpu, lin);
             cpu->cur_block = s;
-            cpu->cur_insn = s->insns;
             return s->insns[0].fn(cpu, s->insns);
         }
     }
@@ -784,12 +784,12 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, uint32_t target, unsigne
     cpu->link_slot = (uint8_t)slot;
     cpu->link_eip = target;
 #endif
-    return NULL;
+    return done;
 }
 /** A near branch taken (no mode change): set EIP and chain (slot 0). */
-#define BRANCH_CHAIN(target) return cpu_chain(cpu, (target), 0)
+#define BRANCH_CHAIN(target) return cpu_chain(cpu, i + 1, (target), 0)
 /** A conditional branch not taken: advance and chain (slot 1). */
-#define NEXT_CHAIN return cpu_chain(cpu, i->next_eip, 1)
+#define NEXT_CHAIN return cpu_chain(cpu, i + 1, i->next_eip, 1)
 
 /** Common invalid-opcode handler: raises #UD. */
 HANDLER(op_ud);

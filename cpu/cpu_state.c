@@ -155,7 +155,6 @@ static int cpu_post_load(void *opaque, char *err, size_t errlen)
     cpu->pending_db = 0;
     cpu->dbg_wp_hit = false;
     cpu->dbg_bp_skip_on = false;
-    cpu->cur_insn = NULL;
     cpu->pending_check = 1; /* look at INTR/NMI/TF before the next instruction */
     cpu->a20_mask = cpu->pm->a20_mask;
     cpu_mode_changed(cpu);

@@ -49,16 +49,31 @@ typedef struct TCache {
 static HANDLER(op_block_end)
 {
     (void)cpu;
-    (void)i;
-    return NULL;
+    return i; /* not an instruction: nothing retired here */
 }
 
 /* The sentinel after a block's last instruction (which fell through):
  * go on into the next block (chain slot 1). */
 static HANDLER(op_block_next)
 {
-    (void)i;
-    return cpu_chain(cpu, cpu->eip, 1);
+    return cpu_chain(cpu, i, cpu->eip, 1);
+}
+
+/* Index in b of the instruction at EIP eip: the one executing (its
+ * handler has not moved EIP yet), or b->ninsns when EIP is already past
+ * the last one (OUT advances EIP before it writes).  An EIP inside no
+ * instruction of b (a control transfer that faulted after loading EIP:
+ * only the last instruction of a block can be one) gives the last. */
+static unsigned insn_index(const Block *b, uint32_t eip)
+{
+    uint32_t a = b->eip;
+    for (unsigned k = 0; k <= b->ninsns; k++) {
+        if (a == eip)
+            return k;
+        if (k < b->ninsns)
+            a = b->insns[k].next_eip;
+    }
+    return b->ninsns ? b->ninsns - 1u : 0;
 }
 
 static inline uint32_t hash_phys(uint32_t phys, uint16_t mode)
@@ -116,8 +131,9 @@ void tc_free(X86Cpu *cpu)
 static void block_kill(X86Cpu *cpu, Block *b)
 {
     b->valid = false;
+    unsigned cur = b == cpu->cur_block ? insn_index(b, cpu->eip) : b->ninsns;
     for (unsigned k = 0; k < b->ninsns; k++) {
-        if (&b->insns[k] != cpu->cur_insn)
+        if (k != cur)
             b->insns[k].fn = op_block_end;
     }
 }
@@ -419,9 +435,7 @@ static void step_one(X86Cpu *cpu)
             bytes[k] = lrd8(cpu, lin + k);
         cpu->ops->trace_insn(cpu->opaque, lin, bytes, in[0].len, cpu->code32);
     }
-    cpu->cur_insn = &in[0];
     in[0].fn(cpu, &in[0]);
-    cpu->cur_insn = NULL;
     cpu->icount++;
     if (rf)
         cpu->eflags &= ~EFLAGS_RF; /* RF lasts for one instruction */
@@ -539,16 +553,10 @@ static CpuExit run_loop(X86Cpu *cpu, uint64_t target)
         /* The handlers chain through the block (NEXT) and on into
          * successor blocks (cpu_chain); a watchpoint hit stops it via
          * tc_stop_after_current(). */
-        cpu->cur_insn = i;
-        i->fn(cpu, i);
-        /* cur_block/cur_insn: where it stopped.  Count what retired. */
+        i = i->fn(cpu, i);
+        /* cur_block: where it stopped; i: just past what retired there. */
         b = cpu->cur_block;
-        i = cpu->cur_insn;
-        unsigned n = (unsigned)(i - b->insns);
-        if (n < b->ninsns && i->fn != op_block_end)
-            n++; /* the instruction that ended the block retired */
-        cpu->icount += n;
-        cpu->cur_insn = NULL;
+        cpu->icount += (uint64_t)(i - b->insns);
         cpu->cur_block = NULL;
         cpu->chain_limit = 0;
         prev = b;
@@ -571,11 +579,9 @@ CpuExit cpu_run(X86Cpu *cpu, uint64_t max_insns)
     if (setjmp(cpu->jmp)) {
         /* An exception was raised (cpu_raise) during an instruction or an
          * event delivery.  Count what retired in the block, then deliver. */
-        if (cpu->cur_block && cpu->cur_insn) {
-            cpu->icount += (uint64_t)(cpu->cur_insn - cpu->cur_block->insns);
-        }
+        if (cpu->cur_block)
+            cpu->icount += insn_index(cpu->cur_block, cpu->eip);
         cpu->cur_block = NULL;
-        cpu->cur_insn = NULL;
         cpu->pending_db = 0; /* a faulting instruction reports no data breakpoint */
         if (cpu->triple_fault) {
             cpu->triple_fault = 0;
@@ -654,7 +660,6 @@ CpuExit cpu_debug_step(X86Cpu *cpu)
 {
     cpu->cur_block = NULL;
     if (setjmp(cpu->jmp)) {
-        cpu->cur_insn = NULL;
         cpu->pending_db = 0;
         if (cpu->triple_fault) {
             cpu->triple_fault = 0;
@@ -675,8 +680,8 @@ uint64_t cpu_icount(X86Cpu *cpu)
 {
     /* Mid-block (a device reading the clock during an I/O instruction):
      * add the instructions of this block that retired before it. */
-    if (cpu->cur_block && cpu->cur_insn)
-        return cpu->icount + (uint64_t)(cpu->cur_insn - cpu->cur_block->insns);
+    if (cpu->cur_block)
+        return cpu->icount + insn_index(cpu->cur_block, cpu->eip);
     return cpu->icount;
 }
 
@@ -684,7 +689,6 @@ CpuExit cpu_step(X86Cpu *cpu)
 {
     cpu->cur_block = NULL;
     if (setjmp(cpu->jmp)) {
-        cpu->cur_insn = NULL;
         cpu->pending_db = 0;
         if (cpu->triple_fault) {
             cpu->triple_fault = 0;

@@ -162,7 +162,7 @@ bool fpu_pending_slow(X86Cpu *cpu);
     do {                                                                                   \
         if (unlikely(((cpu->cr0 & (CR0_EM | CR0_TS)) | (cpu->fpu.fsw & FSW_ES)) != 0) && \
             fpu_enter_slow(cpu))                                                           \
-            return NULL;                                                                   \
+            return i + 1;                                                                  \
     } while (0)
 
 /** Non-waiting (FNINIT, FNCLEX, FNSTSW, FNSTCW, FNSTENV, FNSAVE). */

@@ -103,7 +103,7 @@ static ALWAYS_INLINE const Insn *do_out(X86Cpu *cpu, const Insn *i, uint16_t por
     io_check(cpu, port, size);
     cpu->eip += i->len;
     cpu_io_write(cpu, port, val, size);
-    return NULL;
+    return i + 1;
 }
 
 HANDLER(op_out_Ib_AL) { return do_out(cpu, i, (uint16_t)i->imm, cpu->r[R_EAX] & 0xFF, 1); }

@@ -94,11 +94,11 @@ static ALWAYS_INLINE uint32_t str_budget(const X86Cpu *cpu)
 #define STR_DONE(len)                                                            \
     do {                                                                         \
         cpu->eip += (len);                                                       \
-        return NULL;                                                             \
+        return i + 1;                                                            \
     } while (0)
 
 /* Stay on the instruction: more iterations to do. */
-#define STR_AGAIN return NULL
+#define STR_AGAIN return i + 1
 
 /* A data breakpoint hit by this iteration (mmu.c slow path) is reported
  * after the iteration: stop here, on the instruction if work remains. */
@@ -107,7 +107,7 @@ static ALWAYS_INLINE uint32_t str_budget(const X86Cpu *cpu)
         if (unlikely(cpu->pending_db)) {                                         \
             if ((cnt) == 0)                                                      \
                 cpu->eip += (len);                                               \
-            return NULL;                                                         \
+            return i + 1;                                                        \
         }                                                                        \
     } while (0)
 
@@ -551,7 +551,7 @@ static ALWAYS_INLINE const Insn *do_outs(X86Cpu *cpu, const Insn *i, unsigned si
         set_areg(cpu, R_ESI, si + d, a16);
         cpu->eip += len;   /* before the write: the device may reset the CPU */
         cpu_io_write(cpu, port, v, size);
-        return NULL;
+        return i + 1;
     }
     uint32_t cnt = areg(cpu, R_ECX, a16);
     if (cnt == 0)

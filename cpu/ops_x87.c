@@ -110,7 +110,7 @@ HANDLER(op_fwait)
     if (unlikely((cpu->cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS)))
         cpu_raise_noerr(cpu, EXC_NM);
     if (unlikely(cpu->fpu.fsw & FSW_ES) && fpu_pending_slow(cpu))
-        return NULL;
+        return i + 1;
     NEXT;
 }
 
