@@ -18,7 +18,7 @@
 # (a 61-pixel period, so every row starts at a different phase: a wrong
 # stride, offset or byte order shows), takes a screendump through the
 # monitor and compares every pixel.
-import os, re, select, shlex, shutil, socket, struct, subprocess, sys, tempfile, time, zlib
+import os, re, shlex, shutil, socket, struct, subprocess, sys, tempfile, time, zlib
 
 emu, guestdir, scenario = shlex.split(sys.argv[1]), sys.argv[2], sys.argv[3]
 # QEMU as the oracle: its own monitor prompt and PNG screendump, an EDID
@@ -28,11 +28,10 @@ boot_timeout = float(os.environ.get("GUEST_TIMEOUT", "240"))
 keep = os.environ.get("LINUX_FB_KEEP")
 work = tempfile.mkdtemp(prefix=f"linux_fb.{scenario}.")
 passed = failed = 0
-ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from serialcon import Fail, SerialConsole  # noqa: E402  (shared console driver)
 
 
-class Fail(Exception):
-    pass
 
 
 def ok(what):
@@ -186,7 +185,9 @@ def compare(path, want_rows, w, h):
 PROMPT = b"(qemu) " if qemu else b"(vessel) "
 
 
-class Vm:
+class Vm(SerialConsole):
+    n = 0  # commands run (unique end markers)
+
     def __init__(self, cmd):
         self.sock = os.path.join(work, "mon.sock")
         cmd = cmd + ["-display", "none", "-serial", "stdio", "-monitor", f"unix:{self.sock},server,nowait"]
@@ -194,49 +195,8 @@ class Vm:
         self.log = open(os.path.join(work, "serial.log"), "wb")
         self.errf = open(os.path.join(work, "vessel.stderr"), "wb")
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errf, bufsize=0)
-        self.buf, self.raw, self.pos, self.mon = b"", b"", 0, None
-
-    def pump(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([self.p.stdout], [], [], min(left, 0.5))
-        if r:
-            data = os.read(self.p.stdout.fileno(), 65536)
-            if not data:
-                return None
-            self.log.write(data)
-            self.log.flush()
-            self.raw += data
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
-        return True
-
-    def expect(self, pattern, timeout, what):
-        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.buf, self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            st = self.pump(deadline)
-            if st is None:
-                raise Fail(f"vessel ended (status {self.p.wait()}) while waiting for {what}")
-            if st is False:
-                raise Fail(f"timed out after {timeout:.0f}s waiting for {what}")
-
-    def send(self, line):
-        for ch in (line + "\n").encode():
-            self.p.stdin.write(bytes([ch]))
-            self.p.stdin.flush()
-            time.sleep(0.004)
-
-    n = 0
+        self.console_init()
+        self.mon = None
 
     def run(self, command, timeout=60):
         """Runs a shell command; returns its output, found between markers

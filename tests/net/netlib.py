@@ -12,7 +12,6 @@ private network namespace.
 """
 import os
 import re
-import select
 import shlex
 import socket
 import struct
@@ -21,12 +20,11 @@ import sys
 import tempfile
 import time
 
-ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from serialcon import Fail, SerialConsole  # noqa: E402  (shared console driver)
 PROMPT = "vessel# "
 
 
-class Fail(Exception):
-    pass
 
 
 def log(msg):
@@ -73,7 +71,7 @@ def image_paths(imgdir):
     return paths
 
 
-class Guest:
+class Guest(SerialConsole):
     """One emulator process running the guest, driven through COM1."""
 
     def __init__(self, emu, imgdir, name, net_args, logdir, mem=256, mode=None, extra=None):
@@ -94,50 +92,9 @@ class Guest:
         self.log = open(self.logpath, "wb")
         self.p = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, bufsize=0)
-        self.buf = b""
-        self.pos = 0
-        self.raw = b""
+        self.console_init()
+        self.fail_prefix = f"{self.name}: "
         self.seq = 0
-
-    def _pump(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([self.p.stdout], [], [], min(left, 0.5))
-        if r:
-            data = os.read(self.p.stdout.fileno(), 65536)
-            if not data:
-                return None
-            self.log.write(data)
-            self.log.flush()
-            self.raw += data
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
-        return True
-
-    def expect(self, pattern, timeout, what):
-        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.buf, self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            st = self._pump(deadline)
-            if st is None:
-                raise Fail(f"{self.name}: the emulator ended (status {self.p.wait()}) while waiting for {what}")
-            if st is False:
-                raise Fail(f"{self.name}: timed out after {timeout:.0f}s waiting for {what}")
-
-    def send(self, line):
-        for ch in (line + "\n").encode():
-            self.p.stdin.write(bytes([ch]))
-            self.p.stdin.flush()
-            time.sleep(0.004)
 
     def boot(self, timeout):
         t0 = time.monotonic()
@@ -169,7 +126,7 @@ class Guest:
         self.send("poweroff")
         deadline = time.monotonic() + timeout
         while self.p.poll() is None:
-            if self._pump(deadline) is False:
+            if self.pump(deadline) is False:
                 raise Fail(f"{self.name}: did not power off within {timeout}s")
         return self.p.wait()
 

@@ -8,22 +8,20 @@ into their own temporary directory first.
 """
 import os
 import re
-import select
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
-ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from serialcon import Fail, SerialConsole  # noqa: E402  (shared console driver)
+
 PROMPT = b"(vessel) "
 
 
-class Fail(Exception):
-    pass
-
-
-class Console:
+class Console(SerialConsole):
     """The emulator process, its serial console on stdin/stdout."""
 
     def __init__(self, cmd, log):
@@ -31,54 +29,12 @@ class Console:
         self.log = open(log, "wb")
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, bufsize=0)
-        self.buf = b""
-        self.pos = 0
-        self.raw = b""
-
-    def _pump(self, deadline):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        r, _, _ = select.select([self.p.stdout], [], [], min(left, 0.5))
-        if r:
-            data = os.read(self.p.stdout.fileno(), 65536)
-            if not data:
-                return None
-            self.log.write(data)
-            self.log.flush()
-            self.raw += data
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
-        return True
-
-    def expect(self, pattern, timeout, what):
-        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.buf, self.pos)
-            if m:
-                self.pos = m.end()
-                return m
-            st = self._pump(deadline)
-            if st is None:
-                raise Fail(f"the emulator ended (status {self.p.wait()}) while waiting for {what}")
-            if st is False:
-                raise Fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        self.console_init()
 
     def drain(self, seconds=0.2):
         end = time.monotonic() + seconds
-        while self._pump(end):
+        while self.pump(end):
             pass
-
-    def send(self, line):
-        for ch in (line + "\n").encode():
-            self.p.stdin.write(bytes([ch]))
-            self.p.stdin.flush()
-            time.sleep(0.005)
 
     def run(self, line, timeout=60, what=None):
         """Run a shell command line; returns its output (the lines between
@@ -100,7 +56,7 @@ class Console:
     def wait_exit(self, timeout):
         deadline = time.monotonic() + timeout
         while self.p.poll() is None:
-            if self._pump(deadline) is False:
+            if self.pump(deadline) is False:
                 raise Fail(f"the emulator did not exit within {timeout:.0f}s")
         self.drain(0.2)
         return self.p.wait()
