@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "frontend/snapshot.c"
+#include "frontend/snapshot_disk.c"
 
 #include "cpu/cpu_internal.h"
 

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "frontend/snapshot.c"
+#include "frontend/snapshot_disk.c"
 
 static uint8_t bios[0x10000];
 static char dir[256];

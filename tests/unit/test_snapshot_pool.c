@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "frontend/snapshot.c"
+#include "frontend/snapshot_disk.c"
 
 #define MiB (1u << 20)
 
