@@ -27,24 +27,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from guestlib import (Console, Fail, Monitor, boot_to_prompt, chain_files, cleanup,  # noqa: E402
+from guestlib import (Checks, guest_disk, Console, Fail, Monitor, boot_to_prompt, chain_files, cleanup,  # noqa: E402
                       guest_files, qemu_img_check, vessel_cmd, workdir)
 
 vessel, guest = sys.argv[1], sys.argv[2]
 BOOT = float(os.environ.get("GUEST_TIMEOUT", "240"))
-src = os.path.join(guest, "disk.img")
-if not os.path.isfile(src):
-    print(f"FAIL: {src} missing (run scripts/build-guest.sh first)")
-    sys.exit(1)
+src = guest_disk(guest)
 
 work = workdir("snap_disk_ab.")
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+check = Checks()
+failures = check.failures
 
 
 def writable(p):

@@ -216,3 +216,25 @@ def cleanup(d):
             except OSError:
                 pass
     shutil.rmtree(d, ignore_errors=True)
+
+
+def guest_disk(guest):
+    """The default guest's disk.img in build-guest.sh's output directory
+    guest; a missing image is a failure (exit 1), never a skip."""
+    src = os.path.join(guest, "disk.img")
+    if not os.path.isfile(src):
+        print(f"FAIL: {src} missing (run scripts/build-guest.sh first)")
+        sys.exit(1)
+    return src
+
+
+class Checks:
+    """Prints "ok   WHAT" or "FAIL WHAT" per check; failures lists the failed."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, cond, what):
+        print(("ok   " if cond else "FAIL ") + what, flush=True)
+        if not cond:
+            self.failures.append(what)

@@ -22,26 +22,18 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from guestlib import (Console, Fail, Monitor, boot_to_prompt, cleanup, guest_files,  # noqa: E402
+from guestlib import (Checks, guest_disk, Console, Fail, Monitor, boot_to_prompt, cleanup, guest_files,  # noqa: E402
                       put_files, qemu_img_check, vessel_cmd, workdir)
 
 vessel, guest = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
 BOOT = float(os.environ.get("GUEST_TIMEOUT", "240"))
 SCALE = os.environ.get("WORKLOAD_SCALE", "12")
-src = os.path.join(guest, "disk.img")
-if not os.path.isfile(src):
-    print(f"FAIL: {src} missing (run scripts/build-guest.sh first)")
-    sys.exit(1)
+src = guest_disk(guest)
 
 work = workdir("snap_workload.")
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
+check = Checks()
+failures = check.failures
 
 
 wl_src = os.path.join(here, "..", "..", "bench", "workload", "workload.c")
