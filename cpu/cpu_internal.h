@@ -269,7 +269,7 @@ struct X86Cpu {
     uint8_t code32;         /**< CS.D */
     uint8_t stack32;        /**< SS.B */
     uint8_t halted;
-    uint16_t tc_mode;       /**< translation-cache mode key (cpu_mode_changed) */
+    uint16_t tc_mode;       /**< translation-cache mode key, TCM_* (cpu_calc_tc_mode) */
     uint32_t hist_pos;      /**< next slot in hist[], modulo CPU_HISTORY (free-running) */
     uint32_t hist[CPU_HISTORY]; /**< linear addresses of recent block entries / steps */
     uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
@@ -347,6 +347,38 @@ struct X86Cpu {
     uint32_t dbg_wp_addr;
     int dbg_wp_kind;
 };
+
+/* Translation-cache mode key (X86Cpu.tc_mode, Block.mode): everything that
+ * changes how an instruction decodes or which handler forms a block may
+ * use.  A block is only entered in the mode it was built in. */
+#define TCM_CODE32 0x01 /* CS.D: 32-bit default operand and address size */
+#define TCM_PE 0x02     /* CR0.PE */
+#define TCM_VM 0x04     /* EFLAGS.VM */
+#define TCM_CPL3 0x08   /* CPL 3: code fetches with user privilege */
+#define TCM_FLAT 0x10   /* DS, ES and SS flat (seg_is_flat) and SS.B = 1:
+                         * blocks may use the flat memory forms (MF_FLAT*) */
+
+/** A data segment the flat handler forms may use without any segment
+ *  arithmetic: base 0, expand-up, readable and writable with limit
+ *  4 GiB - 1, so that only an access wrapping past 4 GiB could fail the
+ *  limit check, and that access also fails the TLB compare (the page of
+ *  its last byte is page 0, which never sits in the last TLB slot). */
+static inline bool seg_is_flat(const SegReg *sr)
+{
+    return sr->base == 0 && sr->lim_r == 0xFFFFFFFF && sr->lim_w == 0xFFFFFFFF;
+}
+
+/** The mode key for the current state (cpl, code32, stack32 and the
+ *  segment checks must be up to date: seg.c calls this last). */
+static inline uint16_t cpu_calc_tc_mode(const X86Cpu *cpu)
+{
+    unsigned m = cpu->code32 | ((cpu->cr0 & CR0_PE) ? TCM_PE : 0) | ((cpu->eflags & EFLAGS_VM) ? TCM_VM : 0) |
+                 (cpu->cpl == 3 ? TCM_CPL3 : 0);
+    if (cpu->stack32 && seg_is_flat(&cpu->seg[SEG_DS]) && seg_is_flat(&cpu->seg[SEG_ES]) &&
+        seg_is_flat(&cpu->seg[SEG_SS]))
+        m |= TCM_FLAT;
+    return (uint16_t)m;
+}
 
 /** mmu.c: record debugger watchpoint hits for an access (slow path). */
 void dbg_watch_check(X86Cpu *cpu, uint32_t lin, unsigned size, bool write);
@@ -531,16 +563,24 @@ static ALWAYS_INLINE void wr64(X86Cpu *cpu, int s, uint32_t off, uint64_t v) { l
  *  then redoes the access through rdN/wrN, which fault or take the slow
  *  path.  Handlers call their slow path as a tail call, so that they stay
  *  leaf functions with no register spills. */
+/** The TLB part of fast_ptr(): host pointer for size bytes at linear lin
+ *  when the TLB maps them for this access (one page, RAM, allowed), else
+ *  NULL.  rmw: both the read and the write must be allowed. */
+static ALWAYS_INLINE void *tlb_ptr(X86Cpu *cpu, uint32_t lin, unsigned size, bool write, bool rmw)
+{
+    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
+    uint32_t last = (lin + size - 1) & ~0xFFFu;
+    if (rmw ? unlikely(e->tag_w != last || e->tag_r != last) : unlikely((write ? e->tag_w : e->tag_r) != last))
+        return NULL;
+    return (void *)(e->addend + lin);
+}
+
 static ALWAYS_INLINE void *fast_ptr(X86Cpu *cpu, int s, uint32_t off, unsigned size, bool write)
 {
     const SegReg *sr = &cpu->seg[s];
     if (unlikely((int64_t)off + (size - 1) > (write ? sr->lim_w : sr->lim_r)))
         return NULL;
-    uint32_t lin = sr->base + off;
-    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (unlikely((write ? e->tag_w : e->tag_r) != ((lin + size - 1) & ~0xFFFu)))
-        return NULL;
-    return (void *)(e->addend + lin);
+    return tlb_ptr(cpu, sr->base + off, size, write, false);
 }
 
 /** fast_ptr() for a read-modify-write access: the TLB must allow both. */
@@ -549,11 +589,7 @@ static ALWAYS_INLINE uint8_t *fast_ptr_rmw(X86Cpu *cpu, int s, uint32_t off, uns
     const SegReg *sr = &cpu->seg[s];
     if (unlikely((int64_t)off + (size - 1) > sr->lim_w))
         return NULL;
-    uint32_t lin = sr->base + off, last = (lin + size - 1) & ~0xFFFu;
-    const TlbEntry *e = &cpu->tlb_cur[(lin >> 12) & (TLB_SIZE - 1)];
-    if (unlikely(e->tag_w != last || e->tag_r != last))
-        return NULL;
-    return (uint8_t *)(e->addend + lin);
+    return (uint8_t *)tlb_ptr(cpu, sr->base + off, size, true, true);
 }
 
 /** Host loads and stores of size 1, 2 or 4 bytes (size a constant). */
@@ -578,6 +614,44 @@ static ALWAYS_INLINE uint32_t insn_ea(X86Cpu *cpu, const Insn *i)
     if (i->flags & IF_A16)
         ea &= 0xFFFF;
     return ea;
+}
+
+/* ---- memory operand forms ----
+ * A handler with a ModRM memory operand is built in up to three forms
+ * (suffixes _m, _mf, _mfx), and tc_build picks one per instruction
+ * (cpu_insn_flat, decode.c):
+ *   MF_SEG       any operand: insn_ea(), then the segment check (_m);
+ *   MF_FLAT      32-bit addressing, no index, segment DS/ES/SS in a
+ *                TCM_FLAT block: linear address = base + disp (_mf);
+ *   MF_FLAT_SIB  the same with an index register (_mfx).
+ * The flat forms skip the segment arithmetic, which TCM_FLAT makes a
+ * no-op (seg_is_flat).  Their slow paths are the MF_SEG ones: the full
+ * access with its faults.  The single-step interpreter (-no-tcache) only
+ * uses MF_SEG, so it stays the reference for the flat forms. */
+enum { MF_SEG, MF_FLAT, MF_FLAT_SIB };
+
+/** Offset (for MF_SEG; linear address for the flat forms) of i's memory operand. */
+static ALWAYS_INLINE uint32_t mf_ea(X86Cpu *cpu, const Insn *i, int mf)
+{
+    if (mf == MF_FLAT)
+        return cpu->r[i->base] + i->disp;
+    if (mf == MF_FLAT_SIB)
+        return cpu->r[i->base] + (cpu->r[i->index] << i->scale) + i->disp;
+    return insn_ea(cpu, i);
+}
+
+/** fast_ptr() / fast_ptr_rmw() for i's memory operand in form mf. */
+static ALWAYS_INLINE void *mf_ptr(X86Cpu *cpu, const Insn *i, int mf, unsigned size, bool write)
+{
+    if (mf == MF_SEG)
+        return fast_ptr(cpu, i->seg, insn_ea(cpu, i), size, write);
+    return tlb_ptr(cpu, mf_ea(cpu, i, mf), size, write, false);
+}
+static ALWAYS_INLINE uint8_t *mf_ptr_rmw(X86Cpu *cpu, const Insn *i, int mf, unsigned size)
+{
+    if (mf == MF_SEG)
+        return fast_ptr_rmw(cpu, i->seg, insn_ea(cpu, i), size);
+    return (uint8_t *)tlb_ptr(cpu, mf_ea(cpu, i, mf), size, true, true);
 }
 
 /* ---- registers ---- */
@@ -647,21 +721,49 @@ bool get_sf(X86Cpu *cpu);
 bool get_of(X86Cpu *cpu);
 /** Evaluate condition code cc (0-15, the low nibble of Jcc/SETcc/CMOVcc). */
 bool cpu_cond(X86Cpu *cpu, int cc);
-/** cpu_cond() with the ZF conditions (E/NE, the commonest after DEC,
- *  CMP, TEST) inline; cc should be a compile-time constant. */
+/** Top (sign) bit of a value truncated to lf->size bytes. */
+static ALWAYS_INLINE uint32_t lf_top(const LazyFlags *lf, uint32_t v)
+{
+    return (v >> (lf->size * 8u - 1)) & 1;
+}
+/** Sign-extend a value truncated to lf->size bytes (signed compares). */
+static ALWAYS_INLINE int32_t lf_sext(const LazyFlags *lf, uint32_t v)
+{
+    unsigned sh = 32 - lf->size * 8u;
+    return (int32_t)(v << sh) >> sh;
+}
+/** cpu_cond() with the common cases inline: CF (B/NB) always, ZF and SF
+ *  from any lazy result, BE/L/LE after CMP/SUB and after logic ops; the
+ *  rest (O, P, and BE/L/LE after other ops) calls cpu_cond().  cc should be
+ *  a compile-time constant. */
 static ALWAYS_INLINE bool cpu_cond_fast(X86Cpu *cpu, int cc)
 {
     const LazyFlags *lf = &cpu->lf;
+    bool inv = cc & 1;
     switch (cc >> 1) {
-    case 1: /* B/NB after CMP/SUB: unsigned below */
+    case 1: /* B / NB */
+        return lf_cf(cpu) ^ inv;
+    case 2: /* E / NE */
+        return ((lf->op == LF_NONE) ? (cpu->eflags & EFLAGS_ZF) != 0 : lf->res == 0) ^ inv;
+    case 3: /* BE / NBE */
         if (lf->op == LF_SUB)
-            return (lf->dst < lf->src) ^ (cc & 1);
+            return (lf->dst <= lf->src) ^ inv;
+        if (lf->op == LF_LOGIC)
+            return (lf->res == 0) ^ inv;
         break;
-    case 2: /* E/NE */
-        return ((lf->op == LF_NONE) ? (cpu->eflags & EFLAGS_ZF) != 0 : lf->res == 0) ^ (cc & 1);
-    case 3: /* BE/NBE after CMP/SUB */
+    case 4: /* S / NS */
+        return ((lf->op == LF_NONE) ? (cpu->eflags & EFLAGS_SF) != 0 : lf_top(lf, lf->res) != 0) ^ inv;
+    case 6: /* L / NL */
         if (lf->op == LF_SUB)
-            return (lf->dst <= lf->src) ^ (cc & 1);
+            return (lf_sext(lf, lf->dst) < lf_sext(lf, lf->src)) ^ inv;
+        if (lf->op == LF_LOGIC)
+            return (lf_top(lf, lf->res) != 0) ^ inv;
+        break;
+    case 7: /* LE / NLE */
+        if (lf->op == LF_SUB)
+            return (lf_sext(lf, lf->dst) <= lf_sext(lf, lf->src)) ^ inv;
+        if (lf->op == LF_LOGIC)
+            return (lf->res == 0 || lf_top(lf, lf->res)) ^ inv;
         break;
     default:
         break;
@@ -752,8 +854,9 @@ static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
  * block's chain[slot], without returning to the run loop, as long as
  *  - the successor was recorded under the current TLB generation (no
  *    mapping change or cache flush since) and starts at this EIP and
- *    linear address (the mode cannot have changed: only near branches
- *    chain);
+ *    linear address, in the current mode (only near branches chain, and
+ *    segment loads end their block, but the flat memory forms must never
+ *    run in a block of another mode);
  *  - no event is pending (INTR, NMI, exit request, TF, watchpoint hit);
  *  - the instruction budget has room for two more blocks (chain_limit is
  *    the run loop's budget minus 2 * BLOCK_MAX_INSNS, or 0 when chaining
@@ -773,7 +876,7 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, const Insn *done, uint32
         Block *s = b->chain[slot];
         uint32_t lin = cpu->seg[SEG_CS].base + target;
         if (likely(s != NULL) && likely(b->chain_gen[slot] == cpu->tlb_gen) && likely(s->eip == target) &&
-            likely(s->lin_pc == lin) && likely(!cpu->pending_check)) {
+            likely(s->lin_pc == lin) && likely(s->mode == cpu->tc_mode) && likely(!cpu->pending_check)) {
             cpu->icount += b->ninsns;
             hist_add(cpu, lin);
             cpu->cur_block = s;

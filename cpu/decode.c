@@ -5,6 +5,7 @@
  */
 #include "cpu/decode.h"
 
+#include "cpu/flat_forms.h"
 #include "cpu/optab.h"
 
 /* ---- the opcode table, assembled from the group fragments ---- */
@@ -295,4 +296,59 @@ int cpu_decode(X86Cpu *cpu, uint32_t eip, Insn *in, uint32_t *opflags)
     if (opflags)
         *opflags = fn == op_ud ? (flags | F_END) : flags;
     return 0;
+}
+
+/* ---- flat memory forms (cpu_internal.h, flat_forms.h) ---- */
+
+#define FF_DECL(fn) HANDLER(fn##f); HANDLER(fn##fx);
+FLAT_FORMS(FF_DECL)
+#undef FF_DECL
+
+typedef struct FlatForm {
+    InsnFn seg, flat, flat_sib;
+} FlatForm;
+
+#define FF_ENTRY(fn) { fn, fn##f, fn##fx },
+static const FlatForm flat_forms[] = { FLAT_FORMS(FF_ENTRY) };
+#undef FF_ENTRY
+
+/* Open-addressing index of flat_forms by the MF_SEG handler, built on first use. */
+#define FF_SLOTS 512
+static int16_t ff_index[FF_SLOTS];
+static bool ff_ready;
+
+static unsigned ff_hash(InsnFn fn)
+{
+    uintptr_t a = (uintptr_t)fn;
+    return (unsigned)((a >> 4) ^ (a >> 13)) & (FF_SLOTS - 1);
+}
+
+static void ff_build(void)
+{
+    _Static_assert(sizeof(flat_forms) / sizeof(flat_forms[0]) < FF_SLOTS / 2, "FF_SLOTS too small");
+    for (unsigned k = 0; k < FF_SLOTS; k++)
+        ff_index[k] = -1;
+    for (unsigned n = 0; n < sizeof(flat_forms) / sizeof(flat_forms[0]); n++) {
+        unsigned h = ff_hash(flat_forms[n].seg);
+        while (ff_index[h] >= 0)
+            h = (h + 1) & (FF_SLOTS - 1);
+        ff_index[h] = (int16_t)n;
+    }
+    ff_ready = true;
+}
+
+void cpu_insn_flat(Insn *in)
+{
+    if ((in->flags & (IF_MEM | IF_A16)) != IF_MEM ||
+        !(in->seg == SEG_DS || in->seg == SEG_ES || in->seg == SEG_SS))
+        return;
+    if (!ff_ready)
+        ff_build();
+    for (unsigned h = ff_hash(in->fn); ff_index[h] >= 0; h = (h + 1) & (FF_SLOTS - 1)) {
+        const FlatForm *f = &flat_forms[ff_index[h]];
+        if (f->seg == in->fn) {
+            in->fn = in->index == 8 ? f->flat : f->flat_sib;
+            return;
+        }
+    }
 }

@@ -15,4 +15,12 @@
  */
 int cpu_decode(X86Cpu *cpu, uint32_t eip, Insn *in, uint32_t *opflags);
 
+/**
+ * For a block built in TCM_FLAT mode: replace in's handler by its flat
+ * memory form (MF_FLAT without an index register, MF_FLAT_SIB with one)
+ * when it has them (flat_forms.h) and the operand uses 32-bit addressing
+ * and segment DS, ES or SS.  Otherwise in is left alone.
+ */
+void cpu_insn_flat(Insn *in);
+
 #endif

@@ -89,8 +89,7 @@ static inline uint32_t jc_index(uint32_t lin)
 
 static inline uint16_t cur_mode(X86Cpu *cpu)
 {
-    return (uint16_t)(cpu->code32 | ((cpu->cr0 & CR0_PE) ? 2 : 0) |
-                      ((cpu->eflags & EFLAGS_VM) ? 4 : 0) | (cpu->cpl == 3 ? 8 : 0));
+    return cpu_calc_tc_mode(cpu);
 }
 
 int tc_init(X86Cpu *cpu)
@@ -277,6 +276,8 @@ static Block *tc_build(X86Cpu *cpu, uint32_t lin, uint16_t mode)
         uint32_t opflags;
         uint32_t ilin = lin + bytes;
         cpu_decode(cpu, eip + bytes, in, &opflags);
+        if (mode & TCM_FLAT)
+            cpu_insn_flat(in);
         /* The instruction must lie within this page. */
         if (((ilin + in->len - 1) >> 12) != (lin >> 12))
             break;

@@ -34,18 +34,6 @@
 
 static ALWAYS_INLINE unsigned lf_bits(const LazyFlags *lf) { return lf->size * 8u; }
 
-static ALWAYS_INLINE uint32_t lf_top(const LazyFlags *lf, uint32_t v)
-{
-    return (v >> (lf_bits(lf) - 1)) & 1;
-}
-
-/* Sign-extend a size-truncated value to int32 (for signed compares). */
-static ALWAYS_INLINE int32_t lf_sext(const LazyFlags *lf, uint32_t v)
-{
-    unsigned sh = 32 - lf_bits(lf);
-    return (int32_t)(v << sh) >> sh;
-}
-
 bool get_cf(X86Cpu *cpu)
 {
     return lf_cf(cpu);

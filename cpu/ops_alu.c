@@ -167,11 +167,15 @@ static __attribute__((noinline, cold)) const Insn *alu_G_mem_slow(X86Cpu *cpu, c
     NEXT;
 }
 
-/** Destination is the r/m operand (register rm or memory), source b. */
-static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsigned size, bool mem,
+/* The r/m operand of alu_E/alu_G and friends: a register, or memory in
+ * one of the forms MF_SEG, MF_FLAT, MF_FLAT_SIB (cpu_internal.h). */
+#define MF_REG (-1)
+
+/** Destination is the r/m operand (register rm, or memory in form mf), source b. */
+static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsigned size, int mf,
                                        uint32_t b)
 {
-    if (!mem) {
+    if (mf == MF_REG) {
         uint32_t a = reg_get(cpu, i->rm, size);
         unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
         uint32_t r = alu_res(op, size, a, b, c);
@@ -179,7 +183,7 @@ static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsig
         if (A_WRITES(op))
             reg_set(cpu, i->rm, size, r);
     } else if (A_WRITES(op)) {
-        uint8_t *p = fast_ptr_rmw(cpu, i->seg, insn_ea(cpu, i), size);
+        uint8_t *p = mf_ptr_rmw(cpu, i, mf, size);
         if (unlikely(!p))
             return alu_E_mem_slow(cpu, i, op, size, b);
         uint32_t a = ld_sz(p, size);
@@ -188,7 +192,7 @@ static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsig
         st_sz(p, size, r);
         alu_flags(cpu, op, size, a, b, r, c);
     } else {
-        const void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), size, false);
+        const void *p = mf_ptr(cpu, i, mf, size, false);
         if (unlikely(!p))
             return alu_E_mem_slow(cpu, i, op, size, b);
         uint32_t a = ld_sz(p, size);
@@ -199,11 +203,11 @@ static ALWAYS_INLINE const Insn *alu_E(X86Cpu *cpu, const Insn *i, int op, unsig
 }
 
 /** Destination is the register reg, source the r/m operand. */
-static ALWAYS_INLINE const Insn *alu_G(X86Cpu *cpu, const Insn *i, int op, unsigned size, bool mem)
+static ALWAYS_INLINE const Insn *alu_G(X86Cpu *cpu, const Insn *i, int op, unsigned size, int mf)
 {
     uint32_t b;
-    if (mem) {
-        const void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), size, false);
+    if (mf != MF_REG) {
+        const void *p = mf_ptr(cpu, i, mf, size, false);
         if (unlikely(!p))
             return alu_G_mem_slow(cpu, i, op, size);
         b = ld_sz(p, size);
@@ -231,28 +235,36 @@ static ALWAYS_INLINE const Insn *alu_A(X86Cpu *cpu, const Insn *i, int op, unsig
     NEXT;
 }
 
-#define ALU_HANDLERS(name, OPC)                                                                  \
-    HANDLER(op_##name##_Eb_Gb_r) { return alu_E(cpu, i, OPC, 1, false, get_r8(cpu, i->reg)); }  \
-    HANDLER(op_##name##_Eb_Gb_m) { return alu_E(cpu, i, OPC, 1, true, get_r8(cpu, i->reg)); }   \
-    HANDLER(op_##name##_Ev_Gv_w_r) { return alu_E(cpu, i, OPC, 2, false, get_r16(cpu, i->reg)); } \
-    HANDLER(op_##name##_Ev_Gv_w_m) { return alu_E(cpu, i, OPC, 2, true, get_r16(cpu, i->reg)); } \
-    HANDLER(op_##name##_Ev_Gv_d_r) { return alu_E(cpu, i, OPC, 4, false, cpu->r[i->reg]); }      \
-    HANDLER(op_##name##_Ev_Gv_d_m) { return alu_E(cpu, i, OPC, 4, true, cpu->r[i->reg]); }       \
-    HANDLER(op_##name##_Gb_Eb_r) { return alu_G(cpu, i, OPC, 1, false); }                        \
-    HANDLER(op_##name##_Gb_Eb_m) { return alu_G(cpu, i, OPC, 1, true); }                         \
-    HANDLER(op_##name##_Gv_Ev_w_r) { return alu_G(cpu, i, OPC, 2, false); }                      \
-    HANDLER(op_##name##_Gv_Ev_w_m) { return alu_G(cpu, i, OPC, 2, true); }                       \
-    HANDLER(op_##name##_Gv_Ev_d_r) { return alu_G(cpu, i, OPC, 4, false); }                      \
-    HANDLER(op_##name##_Gv_Ev_d_m) { return alu_G(cpu, i, OPC, 4, true); }                       \
-    HANDLER(op_##name##_AL_Ib) { return alu_A(cpu, i, OPC, 1); }                                 \
-    HANDLER(op_##name##_eAX_Iv_w) { return alu_A(cpu, i, OPC, 2); }                              \
-    HANDLER(op_##name##_eAX_Iv_d) { return alu_A(cpu, i, OPC, 4); }                              \
-    HANDLER(op_##name##_Eb_Ib_r) { return alu_E(cpu, i, OPC, 1, false, i->imm & 0xFF); }         \
-    HANDLER(op_##name##_Eb_Ib_m) { return alu_E(cpu, i, OPC, 1, true, i->imm & 0xFF); }          \
-    HANDLER(op_##name##_Ev_Iv_w_r) { return alu_E(cpu, i, OPC, 2, false, i->imm & 0xFFFF); }     \
-    HANDLER(op_##name##_Ev_Iv_w_m) { return alu_E(cpu, i, OPC, 2, true, i->imm & 0xFFFF); }      \
-    HANDLER(op_##name##_Ev_Iv_d_r) { return alu_E(cpu, i, OPC, 4, false, i->imm); }              \
-    HANDLER(op_##name##_Ev_Iv_d_m) { return alu_E(cpu, i, OPC, 4, true, i->imm); }
+/* The memory forms of an ALU handler in all three memory operand forms. */
+#define ALU_MEM_FORMS(h, E_OR_G, ...)                                                           \
+    HANDLER(h##_m) { return E_OR_G(cpu, i, __VA_ARGS__, MF_SEG); }                              \
+    HANDLER(h##_mf) { return E_OR_G(cpu, i, __VA_ARGS__, MF_FLAT); }                            \
+    HANDLER(h##_mfx) { return E_OR_G(cpu, i, __VA_ARGS__, MF_FLAT_SIB); }
+/* alu_E with its source last, so that ALU_MEM_FORMS can append the form. */
+#define ALU_E(cpu, i, OPC, SIZE, SRC, MF) alu_E(cpu, i, OPC, SIZE, MF, SRC)
+
+#define ALU_HANDLERS(name, OPC)                                                                 \
+    HANDLER(op_##name##_Eb_Gb_r) { return alu_E(cpu, i, OPC, 1, MF_REG, get_r8(cpu, i->reg)); } \
+    ALU_MEM_FORMS(op_##name##_Eb_Gb, ALU_E, OPC, 1, get_r8(cpu, i->reg))                        \
+    HANDLER(op_##name##_Ev_Gv_w_r) { return alu_E(cpu, i, OPC, 2, MF_REG, get_r16(cpu, i->reg)); } \
+    HANDLER(op_##name##_Ev_Gv_w_m) { return alu_E(cpu, i, OPC, 2, MF_SEG, get_r16(cpu, i->reg)); } \
+    HANDLER(op_##name##_Ev_Gv_d_r) { return alu_E(cpu, i, OPC, 4, MF_REG, cpu->r[i->reg]); }    \
+    ALU_MEM_FORMS(op_##name##_Ev_Gv_d, ALU_E, OPC, 4, cpu->r[i->reg])                           \
+    HANDLER(op_##name##_Gb_Eb_r) { return alu_G(cpu, i, OPC, 1, MF_REG); }                      \
+    ALU_MEM_FORMS(op_##name##_Gb_Eb, alu_G, OPC, 1)                                             \
+    HANDLER(op_##name##_Gv_Ev_w_r) { return alu_G(cpu, i, OPC, 2, MF_REG); }                    \
+    HANDLER(op_##name##_Gv_Ev_w_m) { return alu_G(cpu, i, OPC, 2, MF_SEG); }                    \
+    HANDLER(op_##name##_Gv_Ev_d_r) { return alu_G(cpu, i, OPC, 4, MF_REG); }                    \
+    ALU_MEM_FORMS(op_##name##_Gv_Ev_d, alu_G, OPC, 4)                                           \
+    HANDLER(op_##name##_AL_Ib) { return alu_A(cpu, i, OPC, 1); }                                \
+    HANDLER(op_##name##_eAX_Iv_w) { return alu_A(cpu, i, OPC, 2); }                             \
+    HANDLER(op_##name##_eAX_Iv_d) { return alu_A(cpu, i, OPC, 4); }                             \
+    HANDLER(op_##name##_Eb_Ib_r) { return alu_E(cpu, i, OPC, 1, MF_REG, i->imm & 0xFF); }       \
+    ALU_MEM_FORMS(op_##name##_Eb_Ib, ALU_E, OPC, 1, i->imm & 0xFF)                              \
+    HANDLER(op_##name##_Ev_Iv_w_r) { return alu_E(cpu, i, OPC, 2, MF_REG, i->imm & 0xFFFF); }   \
+    HANDLER(op_##name##_Ev_Iv_w_m) { return alu_E(cpu, i, OPC, 2, MF_SEG, i->imm & 0xFFFF); }   \
+    HANDLER(op_##name##_Ev_Iv_d_r) { return alu_E(cpu, i, OPC, 4, MF_REG, i->imm); }            \
+    ALU_MEM_FORMS(op_##name##_Ev_Iv_d, ALU_E, OPC, 4, i->imm)
 
 ALU_HANDLERS(add, A_ADD)
 ALU_HANDLERS(or, A_OR)
@@ -264,21 +276,21 @@ ALU_HANDLERS(xor, A_XOR)
 ALU_HANDLERS(cmp, A_CMP)
 
 /* TEST: 84/85 (Eb,Gb / Ev,Gv), A8/A9 (AL,Ib / eAX,Iv), F6/F7 /0 (/1 alias). */
-HANDLER(op_test_Eb_Gb_r) { return alu_E(cpu, i, A_TEST, 1, false, get_r8(cpu, i->reg)); }
-HANDLER(op_test_Eb_Gb_m) { return alu_E(cpu, i, A_TEST, 1, true, get_r8(cpu, i->reg)); }
-HANDLER(op_test_Ev_Gv_w_r) { return alu_E(cpu, i, A_TEST, 2, false, get_r16(cpu, i->reg)); }
-HANDLER(op_test_Ev_Gv_w_m) { return alu_E(cpu, i, A_TEST, 2, true, get_r16(cpu, i->reg)); }
-HANDLER(op_test_Ev_Gv_d_r) { return alu_E(cpu, i, A_TEST, 4, false, cpu->r[i->reg]); }
-HANDLER(op_test_Ev_Gv_d_m) { return alu_E(cpu, i, A_TEST, 4, true, cpu->r[i->reg]); }
+HANDLER(op_test_Eb_Gb_r) { return alu_E(cpu, i, A_TEST, 1, MF_REG, get_r8(cpu, i->reg)); }
+ALU_MEM_FORMS(op_test_Eb_Gb, ALU_E, A_TEST, 1, get_r8(cpu, i->reg))
+HANDLER(op_test_Ev_Gv_w_r) { return alu_E(cpu, i, A_TEST, 2, MF_REG, get_r16(cpu, i->reg)); }
+HANDLER(op_test_Ev_Gv_w_m) { return alu_E(cpu, i, A_TEST, 2, MF_SEG, get_r16(cpu, i->reg)); }
+HANDLER(op_test_Ev_Gv_d_r) { return alu_E(cpu, i, A_TEST, 4, MF_REG, cpu->r[i->reg]); }
+ALU_MEM_FORMS(op_test_Ev_Gv_d, ALU_E, A_TEST, 4, cpu->r[i->reg])
 HANDLER(op_test_AL_Ib) { return alu_A(cpu, i, A_TEST, 1); }
 HANDLER(op_test_eAX_Iv_w) { return alu_A(cpu, i, A_TEST, 2); }
 HANDLER(op_test_eAX_Iv_d) { return alu_A(cpu, i, A_TEST, 4); }
-HANDLER(op_test_Eb_Ib_r) { return alu_E(cpu, i, A_TEST, 1, false, i->imm & 0xFF); }
-HANDLER(op_test_Eb_Ib_m) { return alu_E(cpu, i, A_TEST, 1, true, i->imm & 0xFF); }
-HANDLER(op_test_Ev_Iv_w_r) { return alu_E(cpu, i, A_TEST, 2, false, i->imm & 0xFFFF); }
-HANDLER(op_test_Ev_Iv_w_m) { return alu_E(cpu, i, A_TEST, 2, true, i->imm & 0xFFFF); }
-HANDLER(op_test_Ev_Iv_d_r) { return alu_E(cpu, i, A_TEST, 4, false, i->imm); }
-HANDLER(op_test_Ev_Iv_d_m) { return alu_E(cpu, i, A_TEST, 4, true, i->imm); }
+HANDLER(op_test_Eb_Ib_r) { return alu_E(cpu, i, A_TEST, 1, MF_REG, i->imm & 0xFF); }
+ALU_MEM_FORMS(op_test_Eb_Ib, ALU_E, A_TEST, 1, i->imm & 0xFF)
+HANDLER(op_test_Ev_Iv_w_r) { return alu_E(cpu, i, A_TEST, 2, MF_REG, i->imm & 0xFFFF); }
+HANDLER(op_test_Ev_Iv_w_m) { return alu_E(cpu, i, A_TEST, 2, MF_SEG, i->imm & 0xFFFF); }
+HANDLER(op_test_Ev_Iv_d_r) { return alu_E(cpu, i, A_TEST, 4, MF_REG, i->imm); }
+ALU_MEM_FORMS(op_test_Ev_Iv_d, ALU_E, A_TEST, 4, i->imm)
 
 /* ---- INC / DEC (CF unchanged) ---- */
 

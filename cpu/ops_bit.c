@@ -189,50 +189,66 @@ HANDLER(op_bswap_d)
     NEXT;
 }
 
-/* ---- SETcc Eb (0F 90-9F) ---- */
+/* ---- SETcc Eb (0F 90-9F) and CMOVcc Gv,Ev (0F 40-4F) ----
+ * One handler per condition (like Jcc), so that cpu_cond_fast() sees a
+ * constant.  CMOVcc reads its source (and may fault) even when the
+ * condition is false; then the destination is unchanged, also with a
+ * 32-bit operand (SDM vol. 2 CMOVcc). */
 
-HANDLER(op_setcc_r)
-{
-    set_r8(cpu, i->rm, cpu_cond(cpu, i->op & 15));
-    NEXT;
-}
-HANDLER(op_setcc_m)
-{
-    uint32_t ea = insn_ea(cpu, i);
-    wr8(cpu, i->seg, ea, cpu_cond(cpu, i->op & 15));
-    NEXT;
-}
-
-/* ---- CMOVcc Gv,Ev (0F 40-4F): the source is read (and may fault) even
- * when the condition is false; then the destination is unchanged, also
- * with a 32-bit operand. ---- */
-
-HANDLER(op_cmovcc_w_r)
-{
-    if (cpu_cond(cpu, i->op & 15))
-        set_r16(cpu, i->reg, get_r16(cpu, i->rm));
-    NEXT;
-}
-HANDLER(op_cmovcc_w_m)
-{
-    uint16_t v = rd16(cpu, i->seg, insn_ea(cpu, i));
-    if (cpu_cond(cpu, i->op & 15))
-        set_r16(cpu, i->reg, v);
-    NEXT;
-}
-HANDLER(op_cmovcc_d_r)
-{
-    if (cpu_cond(cpu, i->op & 15))
-        cpu->r[i->reg] = cpu->r[i->rm];
-    NEXT;
-}
-HANDLER(op_cmovcc_d_m)
-{
-    uint32_t v = rd32(cpu, i->seg, insn_ea(cpu, i));
-    if (cpu_cond(cpu, i->op & 15))
-        cpu->r[i->reg] = v;
-    NEXT;
-}
+#define SETCC_CMOVCC(cc, name)                                                   \
+    HANDLER(op_set##name##_r)                                                    \
+    {                                                                            \
+        set_r8(cpu, i->rm, cpu_cond_fast(cpu, cc));                              \
+        NEXT;                                                                    \
+    }                                                                            \
+    HANDLER(op_set##name##_m)                                                    \
+    {                                                                            \
+        uint32_t ea = insn_ea(cpu, i);                                           \
+        wr8(cpu, i->seg, ea, cpu_cond_fast(cpu, cc));                            \
+        NEXT;                                                                    \
+    }                                                                            \
+    HANDLER(op_cmov##name##_w_r)                                                 \
+    {                                                                            \
+        if (cpu_cond_fast(cpu, cc))                                              \
+            set_r16(cpu, i->reg, get_r16(cpu, i->rm));                           \
+        NEXT;                                                                    \
+    }                                                                            \
+    HANDLER(op_cmov##name##_w_m)                                                 \
+    {                                                                            \
+        uint16_t v = rd16(cpu, i->seg, insn_ea(cpu, i));                         \
+        if (cpu_cond_fast(cpu, cc))                                              \
+            set_r16(cpu, i->reg, v);                                             \
+        NEXT;                                                                    \
+    }                                                                            \
+    HANDLER(op_cmov##name##_d_r)                                                 \
+    {                                                                            \
+        if (cpu_cond_fast(cpu, cc))                                              \
+            cpu->r[i->reg] = cpu->r[i->rm];                                      \
+        NEXT;                                                                    \
+    }                                                                            \
+    HANDLER(op_cmov##name##_d_m)                                                 \
+    {                                                                            \
+        uint32_t v = rd32(cpu, i->seg, insn_ea(cpu, i));                         \
+        if (cpu_cond_fast(cpu, cc))                                              \
+            cpu->r[i->reg] = v;                                                  \
+        NEXT;                                                                    \
+    }
+SETCC_CMOVCC(0x0, o)
+SETCC_CMOVCC(0x1, no)
+SETCC_CMOVCC(0x2, b)
+SETCC_CMOVCC(0x3, nb)
+SETCC_CMOVCC(0x4, z)
+SETCC_CMOVCC(0x5, nz)
+SETCC_CMOVCC(0x6, be)
+SETCC_CMOVCC(0x7, nbe)
+SETCC_CMOVCC(0x8, s)
+SETCC_CMOVCC(0x9, ns)
+SETCC_CMOVCC(0xA, p)
+SETCC_CMOVCC(0xB, np)
+SETCC_CMOVCC(0xC, l)
+SETCC_CMOVCC(0xD, nl)
+SETCC_CMOVCC(0xE, le)
+SETCC_CMOVCC(0xF, nle)
 
 /* ---- flag instructions ---- */
 

@@ -7,38 +7,48 @@
 
 /* ---- MOV r/m, r and MOV r, r/m (88-8B) ---- */
 
-/* Memory forms: the fast path inline (fast_ptr), the full access with its
- * faults in a cold slow path reached by a tail call. */
-#define MEM_LOAD(name, SIZE, LD, RD, ASSIGN)                                               \
-    static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
-    {                                                                                     \
-        uint32_t v = RD(cpu, i->seg, insn_ea(cpu, i));                                    \
-        ASSIGN;                                                                           \
-        NEXT;                                                                             \
-    }                                                                                     \
-    HANDLER(name)                                                                         \
-    {                                                                                     \
-        const void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), SIZE, false);              \
-        if (unlikely(!p))                                                                 \
-            return name##_slow(cpu, i);                                                   \
-        uint32_t v = LD(p);                                                               \
-        ASSIGN;                                                                           \
-        NEXT;                                                                             \
+/* Memory forms: the fast path inline (mf_ptr), the full access with its
+ * faults in a cold slow path reached by a tail call.  Each is built in the
+ * three memory operand forms (_m, _mf, _mfx: cpu_internal.h), which share
+ * the slow path. */
+#define MEM_LOAD_FORM(name, SLOW, MF, SIZE, LD, ASSIGN)                                  \
+    HANDLER(name)                                                                        \
+    {                                                                                    \
+        const void *p = mf_ptr(cpu, i, MF, SIZE, false);                                 \
+        if (unlikely(!p))                                                                \
+            return SLOW(cpu, i);                                                         \
+        uint32_t v = LD(p);                                                              \
+        ASSIGN;                                                                          \
+        NEXT;                                                                            \
     }
-#define MEM_STORE(name, SIZE, ST, WR, VAL)                                                 \
+#define MEM_LOAD(name, SIZE, LD, RD, ASSIGN)                                             \
     static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
-    {                                                                                     \
-        WR(cpu, i->seg, insn_ea(cpu, i), VAL);                                            \
-        NEXT;                                                                             \
-    }                                                                                     \
-    HANDLER(name)                                                                         \
-    {                                                                                     \
-        void *p = fast_ptr(cpu, i->seg, insn_ea(cpu, i), SIZE, true);                     \
-        if (unlikely(!p))                                                                 \
-            return name##_slow(cpu, i);                                                   \
-        ST(p, VAL);                                                                       \
-        NEXT;                                                                             \
+    {                                                                                    \
+        uint32_t v = RD(cpu, i->seg, insn_ea(cpu, i));                                   \
+        ASSIGN;                                                                          \
+        NEXT;                                                                            \
+    }                                                                                    \
+    MEM_LOAD_FORM(name, name##_slow, MF_SEG, SIZE, LD, ASSIGN)                           \
+    MEM_LOAD_FORM(name##f, name##_slow, MF_FLAT, SIZE, LD, ASSIGN)                       \
+    MEM_LOAD_FORM(name##fx, name##_slow, MF_FLAT_SIB, SIZE, LD, ASSIGN)
+#define MEM_STORE_FORM(name, SLOW, MF, SIZE, ST, VAL)                                    \
+    HANDLER(name)                                                                        \
+    {                                                                                    \
+        void *p = mf_ptr(cpu, i, MF, SIZE, true);                                        \
+        if (unlikely(!p))                                                                \
+            return SLOW(cpu, i);                                                         \
+        ST(p, VAL);                                                                      \
+        NEXT;                                                                            \
     }
+#define MEM_STORE(name, SIZE, ST, WR, VAL)                                               \
+    static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
+    {                                                                                    \
+        WR(cpu, i->seg, insn_ea(cpu, i), VAL);                                           \
+        NEXT;                                                                            \
+    }                                                                                    \
+    MEM_STORE_FORM(name, name##_slow, MF_SEG, SIZE, ST, VAL)                             \
+    MEM_STORE_FORM(name##f, name##_slow, MF_FLAT, SIZE, ST, VAL)                         \
+    MEM_STORE_FORM(name##fx, name##_slow, MF_FLAT_SIB, SIZE, ST, VAL)
 static ALWAYS_INLINE uint32_t ld8(const void *p) { return *(const uint8_t *)p; }
 static ALWAYS_INLINE void st8(void *p, uint8_t v) { *(uint8_t *)p = v; }
 

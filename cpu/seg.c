@@ -131,6 +131,8 @@ void seg_update_checks(X86Cpu *cpu, int s)
         return;
     }
     calc_checks(sr, cur_mode(cpu));
+    if (s == SEG_DS || s == SEG_ES || s == SEG_SS)
+        cpu->tc_mode = cpu_calc_tc_mode(cpu); /* TCM_FLAT may change */
 }
 
 void cpu_mode_changed(X86Cpu *cpu)
@@ -150,10 +152,9 @@ void cpu_mode_changed(X86Cpu *cpu)
     cpu->tlb_cur = cpu->tlb[cpl == 3];
     for (int s = 0; s < SEG_COUNT; s++)
         seg_update_checks(cpu, s);
-    /* The translation cache's mode key: what changes decoding or the
-     * privilege of code fetches (exec.c). */
-    cpu->tc_mode = (uint16_t)(cpu->code32 | ((cpu->cr0 & CR0_PE) ? 2 : 0) |
-                              ((cpu->eflags & EFLAGS_VM) ? 4 : 0) | (cpl == 3 ? 8 : 0));
+    /* The translation cache's mode key: what changes decoding, the
+     * privilege of code fetches or the handler forms (exec.c). */
+    cpu->tc_mode = cpu_calc_tc_mode(cpu);
 }
 
 NORETURN void seg_fault(X86Cpu *cpu, int s)
