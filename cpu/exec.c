@@ -29,7 +29,7 @@
 #define CHAIN_MAX_INSNS 65536 /* instructions run in one chain of blocks, at most */
 #define TC_HASH_BITS 16
 #define TC_HASH_SIZE (1u << TC_HASH_BITS)
-#define TC_JC_BITS 12
+#define TC_JC_BITS 16
 #define TC_JC_SIZE (1u << TC_JC_BITS)
 #define TC_ARENA_SIZE (48u << 20)
 #define LINE_SHIFT 7 /* 128-byte lines: 32 per page */
