@@ -817,10 +817,19 @@ void tc_flush(X86Cpu *cpu);
  * itself); the block's sentinel and killed instructions return themselves
  * (they are not instructions).  The run loop counts retired instructions
  * from that pointer; an exception finds the faulting instruction from
- * EIP (exec.c), so nothing is stored per instruction. */
+ * EIP (exec.c), so nothing is stored per instruction.
+ *
+ * EIP inside a block: cpu->eip is exact at every block boundary (a branch
+ * sets it, the sentinels compute it), but NEXT does not advance it.  A
+ * handler defined with HANDLER() sets it to its own address on entry
+ * (SYNC_EIP), so that it may fault, read EIP, or call out to code that
+ * looks at EIP or the instruction count (devices through I/O, RDTSC).  A
+ * FAST_HANDLER() does none of that on its fast path and leaves EIP stale:
+ * its faults are all in a cold slow path, which starts with SYNC_EIP.
+ * Only register forms and the fast-path memory forms are FAST_HANDLERs. */
+#define SYNC_EIP(cpu, i) ((cpu)->eip = (i)->next_eip - (i)->len)
 #define NEXT                                                                     \
     do {                                                                         \
-        cpu->eip = i->next_eip;                                                  \
         const Insn *n_ = i + 1;                                                  \
         return n_->fn(cpu, n_);                                                  \
     } while (0)
@@ -837,10 +846,26 @@ void tc_flush(X86Cpu *cpu);
         cpu->eip = i->next_eip;                                                  \
         return i + 1;                                                            \
     } while (0)
-/** Address of the next instruction, masked to the operand size of CS. */
-#define NEXT_EIP(cpu, i) ((cpu)->code32 ? (cpu)->eip + (i)->len : (((cpu)->eip + (i)->len) & 0xFFFF))
+/** Address of the next instruction, masked to the operand size of CS
+ *  (Insn.next_eip is not masked). */
+#define NEXT_EIP(cpu, i) ((cpu)->code32 ? (i)->next_eip : ((i)->next_eip & 0xFFFF))
 
-#define HANDLER(name) const Insn *name(X86Cpu *cpu, const Insn *i)
+/** Declare a handler. */
+#define HANDLER_DECL(name) const Insn *name(X86Cpu *cpu, const Insn *i)
+/** Define a handler (the body follows): EIP is synced on entry.  May be
+ *  preceded by static. */
+#define HANDLER(name)                                                            \
+    const Insn *name(X86Cpu *cpu, const Insn *i);                                \
+    static ALWAYS_INLINE const Insn *name##_body(X86Cpu *cpu, const Insn *i);    \
+    const Insn *name(X86Cpu *cpu, const Insn *i)                                 \
+    {                                                                            \
+        SYNC_EIP(cpu, i);                                                        \
+        return name##_body(cpu, i);                                              \
+    }                                                                            \
+    static ALWAYS_INLINE const Insn *name##_body(X86Cpu *cpu, const Insn *i)
+/** Define a handler that neither faults (but in a slow path that syncs EIP
+ *  first), nor reads EIP, nor calls out: EIP is left stale. */
+#define FAST_HANDLER(name) const Insn *name(X86Cpu *cpu, const Insn *i)
 
 /** Record the linear address of a block entry (or a single step) in the
  *  history ring (cpu_history()). */
@@ -895,6 +920,6 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, const Insn *done, uint32
 #define NEXT_CHAIN return cpu_chain(cpu, i + 1, i->next_eip, 1)
 
 /** Common invalid-opcode handler: raises #UD. */
-HANDLER(op_ud);
+HANDLER_DECL(op_ud);
 
 #endif

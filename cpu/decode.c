@@ -10,7 +10,7 @@
 
 /* ---- the opcode table, assembled from the group fragments ---- */
 
-#define DECL(fn) HANDLER(fn);
+#define DECL(fn) HANDLER_DECL(fn);
 #define B(n) DECL(op_##n##_r) DECL(op_##n##_m)
 #define V(n) DECL(op_##n##_w_r) DECL(op_##n##_w_m) DECL(op_##n##_d_r) DECL(op_##n##_d_m)
 #define S(n) DECL(op_##n##_w) DECL(op_##n##_d)
@@ -300,7 +300,7 @@ int cpu_decode(X86Cpu *cpu, uint32_t eip, Insn *in, uint32_t *opflags)
 
 /* ---- flat memory forms (cpu_internal.h, flat_forms.h) ---- */
 
-#define FF_DECL(fn) HANDLER(fn##f); HANDLER(fn##fx);
+#define FF_DECL(fn) HANDLER_DECL(fn##f); HANDLER_DECL(fn##fx);
 FLAT_FORMS(FF_DECL)
 #undef FF_DECL
 

@@ -46,17 +46,22 @@ typedef struct TCache {
     uint32_t *page_lines;   /* [PHYS_NPAGES] union of line masks */
 } TCache;
 
-static HANDLER(op_block_end)
+/* Not an instruction (a killed block's, or the single-step sentinel):
+ * nothing retires here.  The instructions before it advanced no EIP
+ * (NEXT does not): it is the end of the one before, if there is one in
+ * this block or step. */
+static const Insn *op_block_end(X86Cpu *cpu, const Insn *i)
 {
-    (void)cpu;
-    return i; /* not an instruction: nothing retired here */
+    if (cpu->cur_block ? i != cpu->cur_block->insns : true)
+        cpu->eip = (i - 1)->next_eip;
+    return i;
 }
 
 /* The sentinel after a block's last instruction (which fell through):
  * go on into the next block (chain slot 1). */
-static HANDLER(op_block_next)
+static const Insn *op_block_next(X86Cpu *cpu, const Insn *i)
 {
-    return cpu_chain(cpu, i, cpu->eip, 1);
+    return cpu_chain(cpu, i, (i - 1)->next_eip, 1);
 }
 
 /* Index in b of the instruction at EIP eip: the one executing (its

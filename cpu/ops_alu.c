@@ -139,6 +139,7 @@ static ALWAYS_INLINE void alu_flags(X86Cpu *cpu, int op, unsigned size, uint32_t
 static __attribute__((noinline, cold)) const Insn *alu_E_mem_slow(X86Cpu *cpu, const Insn *i, int op,
                                                                    unsigned size, uint32_t b)
 {
+    SYNC_EIP(cpu, i);
     if (A_WRITES(op)) {
         Rmw m;
         uint32_t a = rmw_read(cpu, i->seg, insn_ea(cpu, i), size, &m);
@@ -157,6 +158,7 @@ static __attribute__((noinline, cold)) const Insn *alu_E_mem_slow(X86Cpu *cpu, c
 static __attribute__((noinline, cold)) const Insn *alu_G_mem_slow(X86Cpu *cpu, const Insn *i, int op,
                                                                    unsigned size)
 {
+    SYNC_EIP(cpu, i);
     uint32_t b = mem_rd(cpu, i->seg, insn_ea(cpu, i), size);
     uint32_t a = reg_get(cpu, i->reg, size);
     unsigned c = A_CARRY(op) ? cf_now(cpu) : 0;
@@ -237,33 +239,33 @@ static ALWAYS_INLINE const Insn *alu_A(X86Cpu *cpu, const Insn *i, int op, unsig
 
 /* The memory forms of an ALU handler in all three memory operand forms. */
 #define ALU_MEM_FORMS(h, E_OR_G, ...)                                                           \
-    HANDLER(h##_m) { return E_OR_G(cpu, i, __VA_ARGS__, MF_SEG); }                              \
-    HANDLER(h##_mf) { return E_OR_G(cpu, i, __VA_ARGS__, MF_FLAT); }                            \
-    HANDLER(h##_mfx) { return E_OR_G(cpu, i, __VA_ARGS__, MF_FLAT_SIB); }
+    FAST_HANDLER(h##_m) { return E_OR_G(cpu, i, __VA_ARGS__, MF_SEG); }                         \
+    FAST_HANDLER(h##_mf) { return E_OR_G(cpu, i, __VA_ARGS__, MF_FLAT); }                       \
+    FAST_HANDLER(h##_mfx) { return E_OR_G(cpu, i, __VA_ARGS__, MF_FLAT_SIB); }
 /* alu_E with its source last, so that ALU_MEM_FORMS can append the form. */
 #define ALU_E(cpu, i, OPC, SIZE, SRC, MF) alu_E(cpu, i, OPC, SIZE, MF, SRC)
 
 #define ALU_HANDLERS(name, OPC)                                                                 \
-    HANDLER(op_##name##_Eb_Gb_r) { return alu_E(cpu, i, OPC, 1, MF_REG, get_r8(cpu, i->reg)); } \
+    FAST_HANDLER(op_##name##_Eb_Gb_r) { return alu_E(cpu, i, OPC, 1, MF_REG, get_r8(cpu, i->reg)); } \
     ALU_MEM_FORMS(op_##name##_Eb_Gb, ALU_E, OPC, 1, get_r8(cpu, i->reg))                        \
-    HANDLER(op_##name##_Ev_Gv_w_r) { return alu_E(cpu, i, OPC, 2, MF_REG, get_r16(cpu, i->reg)); } \
-    HANDLER(op_##name##_Ev_Gv_w_m) { return alu_E(cpu, i, OPC, 2, MF_SEG, get_r16(cpu, i->reg)); } \
-    HANDLER(op_##name##_Ev_Gv_d_r) { return alu_E(cpu, i, OPC, 4, MF_REG, cpu->r[i->reg]); }    \
+    FAST_HANDLER(op_##name##_Ev_Gv_w_r) { return alu_E(cpu, i, OPC, 2, MF_REG, get_r16(cpu, i->reg)); } \
+    FAST_HANDLER(op_##name##_Ev_Gv_w_m) { return alu_E(cpu, i, OPC, 2, MF_SEG, get_r16(cpu, i->reg)); } \
+    FAST_HANDLER(op_##name##_Ev_Gv_d_r) { return alu_E(cpu, i, OPC, 4, MF_REG, cpu->r[i->reg]); }    \
     ALU_MEM_FORMS(op_##name##_Ev_Gv_d, ALU_E, OPC, 4, cpu->r[i->reg])                           \
-    HANDLER(op_##name##_Gb_Eb_r) { return alu_G(cpu, i, OPC, 1, MF_REG); }                      \
+    FAST_HANDLER(op_##name##_Gb_Eb_r) { return alu_G(cpu, i, OPC, 1, MF_REG); }                 \
     ALU_MEM_FORMS(op_##name##_Gb_Eb, alu_G, OPC, 1)                                             \
-    HANDLER(op_##name##_Gv_Ev_w_r) { return alu_G(cpu, i, OPC, 2, MF_REG); }                    \
-    HANDLER(op_##name##_Gv_Ev_w_m) { return alu_G(cpu, i, OPC, 2, MF_SEG); }                    \
-    HANDLER(op_##name##_Gv_Ev_d_r) { return alu_G(cpu, i, OPC, 4, MF_REG); }                    \
+    FAST_HANDLER(op_##name##_Gv_Ev_w_r) { return alu_G(cpu, i, OPC, 2, MF_REG); }               \
+    FAST_HANDLER(op_##name##_Gv_Ev_w_m) { return alu_G(cpu, i, OPC, 2, MF_SEG); }               \
+    FAST_HANDLER(op_##name##_Gv_Ev_d_r) { return alu_G(cpu, i, OPC, 4, MF_REG); }               \
     ALU_MEM_FORMS(op_##name##_Gv_Ev_d, alu_G, OPC, 4)                                           \
-    HANDLER(op_##name##_AL_Ib) { return alu_A(cpu, i, OPC, 1); }                                \
-    HANDLER(op_##name##_eAX_Iv_w) { return alu_A(cpu, i, OPC, 2); }                             \
-    HANDLER(op_##name##_eAX_Iv_d) { return alu_A(cpu, i, OPC, 4); }                             \
-    HANDLER(op_##name##_Eb_Ib_r) { return alu_E(cpu, i, OPC, 1, MF_REG, i->imm & 0xFF); }       \
+    FAST_HANDLER(op_##name##_AL_Ib) { return alu_A(cpu, i, OPC, 1); }                           \
+    FAST_HANDLER(op_##name##_eAX_Iv_w) { return alu_A(cpu, i, OPC, 2); }                        \
+    FAST_HANDLER(op_##name##_eAX_Iv_d) { return alu_A(cpu, i, OPC, 4); }                        \
+    FAST_HANDLER(op_##name##_Eb_Ib_r) { return alu_E(cpu, i, OPC, 1, MF_REG, i->imm & 0xFF); }  \
     ALU_MEM_FORMS(op_##name##_Eb_Ib, ALU_E, OPC, 1, i->imm & 0xFF)                              \
-    HANDLER(op_##name##_Ev_Iv_w_r) { return alu_E(cpu, i, OPC, 2, MF_REG, i->imm & 0xFFFF); }   \
-    HANDLER(op_##name##_Ev_Iv_w_m) { return alu_E(cpu, i, OPC, 2, MF_SEG, i->imm & 0xFFFF); }   \
-    HANDLER(op_##name##_Ev_Iv_d_r) { return alu_E(cpu, i, OPC, 4, MF_REG, i->imm); }            \
+    FAST_HANDLER(op_##name##_Ev_Iv_w_r) { return alu_E(cpu, i, OPC, 2, MF_REG, i->imm & 0xFFFF); }   \
+    FAST_HANDLER(op_##name##_Ev_Iv_w_m) { return alu_E(cpu, i, OPC, 2, MF_SEG, i->imm & 0xFFFF); }   \
+    FAST_HANDLER(op_##name##_Ev_Iv_d_r) { return alu_E(cpu, i, OPC, 4, MF_REG, i->imm); }       \
     ALU_MEM_FORMS(op_##name##_Ev_Iv_d, ALU_E, OPC, 4, i->imm)
 
 ALU_HANDLERS(add, A_ADD)
@@ -276,20 +278,20 @@ ALU_HANDLERS(xor, A_XOR)
 ALU_HANDLERS(cmp, A_CMP)
 
 /* TEST: 84/85 (Eb,Gb / Ev,Gv), A8/A9 (AL,Ib / eAX,Iv), F6/F7 /0 (/1 alias). */
-HANDLER(op_test_Eb_Gb_r) { return alu_E(cpu, i, A_TEST, 1, MF_REG, get_r8(cpu, i->reg)); }
+FAST_HANDLER(op_test_Eb_Gb_r) { return alu_E(cpu, i, A_TEST, 1, MF_REG, get_r8(cpu, i->reg)); }
 ALU_MEM_FORMS(op_test_Eb_Gb, ALU_E, A_TEST, 1, get_r8(cpu, i->reg))
-HANDLER(op_test_Ev_Gv_w_r) { return alu_E(cpu, i, A_TEST, 2, MF_REG, get_r16(cpu, i->reg)); }
-HANDLER(op_test_Ev_Gv_w_m) { return alu_E(cpu, i, A_TEST, 2, MF_SEG, get_r16(cpu, i->reg)); }
-HANDLER(op_test_Ev_Gv_d_r) { return alu_E(cpu, i, A_TEST, 4, MF_REG, cpu->r[i->reg]); }
+FAST_HANDLER(op_test_Ev_Gv_w_r) { return alu_E(cpu, i, A_TEST, 2, MF_REG, get_r16(cpu, i->reg)); }
+FAST_HANDLER(op_test_Ev_Gv_w_m) { return alu_E(cpu, i, A_TEST, 2, MF_SEG, get_r16(cpu, i->reg)); }
+FAST_HANDLER(op_test_Ev_Gv_d_r) { return alu_E(cpu, i, A_TEST, 4, MF_REG, cpu->r[i->reg]); }
 ALU_MEM_FORMS(op_test_Ev_Gv_d, ALU_E, A_TEST, 4, cpu->r[i->reg])
-HANDLER(op_test_AL_Ib) { return alu_A(cpu, i, A_TEST, 1); }
-HANDLER(op_test_eAX_Iv_w) { return alu_A(cpu, i, A_TEST, 2); }
-HANDLER(op_test_eAX_Iv_d) { return alu_A(cpu, i, A_TEST, 4); }
-HANDLER(op_test_Eb_Ib_r) { return alu_E(cpu, i, A_TEST, 1, MF_REG, i->imm & 0xFF); }
+FAST_HANDLER(op_test_AL_Ib) { return alu_A(cpu, i, A_TEST, 1); }
+FAST_HANDLER(op_test_eAX_Iv_w) { return alu_A(cpu, i, A_TEST, 2); }
+FAST_HANDLER(op_test_eAX_Iv_d) { return alu_A(cpu, i, A_TEST, 4); }
+FAST_HANDLER(op_test_Eb_Ib_r) { return alu_E(cpu, i, A_TEST, 1, MF_REG, i->imm & 0xFF); }
 ALU_MEM_FORMS(op_test_Eb_Ib, ALU_E, A_TEST, 1, i->imm & 0xFF)
-HANDLER(op_test_Ev_Iv_w_r) { return alu_E(cpu, i, A_TEST, 2, MF_REG, i->imm & 0xFFFF); }
-HANDLER(op_test_Ev_Iv_w_m) { return alu_E(cpu, i, A_TEST, 2, MF_SEG, i->imm & 0xFFFF); }
-HANDLER(op_test_Ev_Iv_d_r) { return alu_E(cpu, i, A_TEST, 4, MF_REG, i->imm); }
+FAST_HANDLER(op_test_Ev_Iv_w_r) { return alu_E(cpu, i, A_TEST, 2, MF_REG, i->imm & 0xFFFF); }
+FAST_HANDLER(op_test_Ev_Iv_w_m) { return alu_E(cpu, i, A_TEST, 2, MF_SEG, i->imm & 0xFFFF); }
+FAST_HANDLER(op_test_Ev_Iv_d_r) { return alu_E(cpu, i, A_TEST, 4, MF_REG, i->imm); }
 ALU_MEM_FORMS(op_test_Ev_Iv_d, ALU_E, A_TEST, 4, i->imm)
 
 /* ---- INC / DEC (CF unchanged) ---- */
@@ -321,22 +323,22 @@ static ALWAYS_INLINE const Insn *incdec(X86Cpu *cpu, const Insn *i, bool dec, un
 }
 
 /* 40-4F: INC/DEC r16/r32 (register in the opcode: i->reg). */
-HANDLER(op_inc_Zv_w) { return incdec(cpu, i, false, 2, false, i->reg); }
-HANDLER(op_inc_Zv_d) { return incdec(cpu, i, false, 4, false, i->reg); }
-HANDLER(op_dec_Zv_w) { return incdec(cpu, i, true, 2, false, i->reg); }
-HANDLER(op_dec_Zv_d) { return incdec(cpu, i, true, 4, false, i->reg); }
+FAST_HANDLER(op_inc_Zv_w) { return incdec(cpu, i, false, 2, false, i->reg); }
+FAST_HANDLER(op_inc_Zv_d) { return incdec(cpu, i, false, 4, false, i->reg); }
+FAST_HANDLER(op_dec_Zv_w) { return incdec(cpu, i, true, 2, false, i->reg); }
+FAST_HANDLER(op_dec_Zv_d) { return incdec(cpu, i, true, 4, false, i->reg); }
 /* FE /0 /1, FF /0 /1. */
-HANDLER(op_inc_Eb_r) { return incdec(cpu, i, false, 1, false, i->rm); }
+FAST_HANDLER(op_inc_Eb_r) { return incdec(cpu, i, false, 1, false, i->rm); }
 HANDLER(op_inc_Eb_m) { return incdec(cpu, i, false, 1, true, 0); }
-HANDLER(op_dec_Eb_r) { return incdec(cpu, i, true, 1, false, i->rm); }
+FAST_HANDLER(op_dec_Eb_r) { return incdec(cpu, i, true, 1, false, i->rm); }
 HANDLER(op_dec_Eb_m) { return incdec(cpu, i, true, 1, true, 0); }
-HANDLER(op_inc_Ev_w_r) { return incdec(cpu, i, false, 2, false, i->rm); }
+FAST_HANDLER(op_inc_Ev_w_r) { return incdec(cpu, i, false, 2, false, i->rm); }
 HANDLER(op_inc_Ev_w_m) { return incdec(cpu, i, false, 2, true, 0); }
-HANDLER(op_inc_Ev_d_r) { return incdec(cpu, i, false, 4, false, i->rm); }
+FAST_HANDLER(op_inc_Ev_d_r) { return incdec(cpu, i, false, 4, false, i->rm); }
 HANDLER(op_inc_Ev_d_m) { return incdec(cpu, i, false, 4, true, 0); }
-HANDLER(op_dec_Ev_w_r) { return incdec(cpu, i, true, 2, false, i->rm); }
+FAST_HANDLER(op_dec_Ev_w_r) { return incdec(cpu, i, true, 2, false, i->rm); }
 HANDLER(op_dec_Ev_w_m) { return incdec(cpu, i, true, 2, true, 0); }
-HANDLER(op_dec_Ev_d_r) { return incdec(cpu, i, true, 4, false, i->rm); }
+FAST_HANDLER(op_dec_Ev_d_r) { return incdec(cpu, i, true, 4, false, i->rm); }
 HANDLER(op_dec_Ev_d_m) { return incdec(cpu, i, true, 4, true, 0); }
 
 /* ---- NOT (no flags) / NEG (flags of 0 - src) ---- */
@@ -355,17 +357,17 @@ static ALWAYS_INLINE const Insn *notneg(X86Cpu *cpu, const Insn *i, bool neg, un
     NEXT;
 }
 
-HANDLER(op_not_Eb_r) { return notneg(cpu, i, false, 1, false); }
+FAST_HANDLER(op_not_Eb_r) { return notneg(cpu, i, false, 1, false); }
 HANDLER(op_not_Eb_m) { return notneg(cpu, i, false, 1, true); }
-HANDLER(op_not_Ev_w_r) { return notneg(cpu, i, false, 2, false); }
+FAST_HANDLER(op_not_Ev_w_r) { return notneg(cpu, i, false, 2, false); }
 HANDLER(op_not_Ev_w_m) { return notneg(cpu, i, false, 2, true); }
-HANDLER(op_not_Ev_d_r) { return notneg(cpu, i, false, 4, false); }
+FAST_HANDLER(op_not_Ev_d_r) { return notneg(cpu, i, false, 4, false); }
 HANDLER(op_not_Ev_d_m) { return notneg(cpu, i, false, 4, true); }
-HANDLER(op_neg_Eb_r) { return notneg(cpu, i, true, 1, false); }
+FAST_HANDLER(op_neg_Eb_r) { return notneg(cpu, i, true, 1, false); }
 HANDLER(op_neg_Eb_m) { return notneg(cpu, i, true, 1, true); }
-HANDLER(op_neg_Ev_w_r) { return notneg(cpu, i, true, 2, false); }
+FAST_HANDLER(op_neg_Ev_w_r) { return notneg(cpu, i, true, 2, false); }
 HANDLER(op_neg_Ev_w_m) { return notneg(cpu, i, true, 2, true); }
-HANDLER(op_neg_Ev_d_r) { return notneg(cpu, i, true, 4, false); }
+FAST_HANDLER(op_neg_Ev_d_r) { return notneg(cpu, i, true, 4, false); }
 HANDLER(op_neg_Ev_d_m) { return notneg(cpu, i, true, 4, true); }
 
 /* ---- CMPXCHG (0F B0/B1) ---- */
@@ -390,11 +392,11 @@ static ALWAYS_INLINE const Insn *cmpxchg(X86Cpu *cpu, const Insn *i, unsigned si
     NEXT;
 }
 
-HANDLER(op_cmpxchg_Eb_Gb_r) { return cmpxchg(cpu, i, 1, false); }
+FAST_HANDLER(op_cmpxchg_Eb_Gb_r) { return cmpxchg(cpu, i, 1, false); }
 HANDLER(op_cmpxchg_Eb_Gb_m) { return cmpxchg(cpu, i, 1, true); }
-HANDLER(op_cmpxchg_Ev_Gv_w_r) { return cmpxchg(cpu, i, 2, false); }
+FAST_HANDLER(op_cmpxchg_Ev_Gv_w_r) { return cmpxchg(cpu, i, 2, false); }
 HANDLER(op_cmpxchg_Ev_Gv_w_m) { return cmpxchg(cpu, i, 2, true); }
-HANDLER(op_cmpxchg_Ev_Gv_d_r) { return cmpxchg(cpu, i, 4, false); }
+FAST_HANDLER(op_cmpxchg_Ev_Gv_d_r) { return cmpxchg(cpu, i, 4, false); }
 HANDLER(op_cmpxchg_Ev_Gv_d_m) { return cmpxchg(cpu, i, 4, true); }
 
 /* ---- XADD (0F C0/C1): TEMP = SRC + DEST; SRC = DEST; DEST = TEMP ---- */
@@ -414,11 +416,11 @@ static ALWAYS_INLINE const Insn *xadd(X86Cpu *cpu, const Insn *i, unsigned size,
     NEXT;
 }
 
-HANDLER(op_xadd_Eb_Gb_r) { return xadd(cpu, i, 1, false); }
+FAST_HANDLER(op_xadd_Eb_Gb_r) { return xadd(cpu, i, 1, false); }
 HANDLER(op_xadd_Eb_Gb_m) { return xadd(cpu, i, 1, true); }
-HANDLER(op_xadd_Ev_Gv_w_r) { return xadd(cpu, i, 2, false); }
+FAST_HANDLER(op_xadd_Ev_Gv_w_r) { return xadd(cpu, i, 2, false); }
 HANDLER(op_xadd_Ev_Gv_w_m) { return xadd(cpu, i, 2, true); }
-HANDLER(op_xadd_Ev_Gv_d_r) { return xadd(cpu, i, 4, false); }
+FAST_HANDLER(op_xadd_Ev_Gv_d_r) { return xadd(cpu, i, 4, false); }
 HANDLER(op_xadd_Ev_Gv_d_m) { return xadd(cpu, i, 4, true); }
 
 /* ---- CMPXCHG8B m64 (0F C7 /1): only ZF changes ---- */

@@ -139,14 +139,14 @@ static ALWAYS_INLINE const Insn *bt_op(X86Cpu *cpu, const Insn *i, int op, unsig
     NEXT;
 }
 
-#define BT_FORMS(name, OPC)                                                                  \
-    HANDLER(op_##name##_Ev_Gv_w_r) { return bt_op(cpu, i, OPC, 2, false, false); }          \
+#define BT_FORMS(name, OPC)                                                      \
+    FAST_HANDLER(op_##name##_Ev_Gv_w_r) { return bt_op(cpu, i, OPC, 2, false, false); }          \
     HANDLER(op_##name##_Ev_Gv_w_m) { return bt_op(cpu, i, OPC, 2, true, false); }           \
-    HANDLER(op_##name##_Ev_Gv_d_r) { return bt_op(cpu, i, OPC, 4, false, false); }          \
+    FAST_HANDLER(op_##name##_Ev_Gv_d_r) { return bt_op(cpu, i, OPC, 4, false, false); }          \
     HANDLER(op_##name##_Ev_Gv_d_m) { return bt_op(cpu, i, OPC, 4, true, false); }           \
-    HANDLER(op_##name##_Ev_Ib_w_r) { return bt_op(cpu, i, OPC, 2, false, true); }           \
-    HANDLER(op_##name##_Ev_Ib_w_m) { return bt_op(cpu, i, OPC, 2, true, true); }            \
-    HANDLER(op_##name##_Ev_Ib_d_r) { return bt_op(cpu, i, OPC, 4, false, true); }           \
+    FAST_HANDLER(op_##name##_Ev_Ib_w_r) { return bt_op(cpu, i, OPC, 2, false, true); }           \
+    HANDLER(op_##name##_Ev_Ib_w_m) { return bt_op(cpu, i, OPC, 2, true, true); } \
+    FAST_HANDLER(op_##name##_Ev_Ib_d_r) { return bt_op(cpu, i, OPC, 4, false, true); }           \
     HANDLER(op_##name##_Ev_Ib_d_m) { return bt_op(cpu, i, OPC, 4, true, true); }
 
 BT_FORMS(bt, B_BT)
@@ -167,23 +167,23 @@ static ALWAYS_INLINE const Insn *bsx(X86Cpu *cpu, const Insn *i, bool rev, unsig
     NEXT;
 }
 
-HANDLER(op_bsf_Gv_Ev_w_r) { return bsx(cpu, i, false, 2, false); }
+FAST_HANDLER(op_bsf_Gv_Ev_w_r) { return bsx(cpu, i, false, 2, false); }
 HANDLER(op_bsf_Gv_Ev_w_m) { return bsx(cpu, i, false, 2, true); }
-HANDLER(op_bsf_Gv_Ev_d_r) { return bsx(cpu, i, false, 4, false); }
+FAST_HANDLER(op_bsf_Gv_Ev_d_r) { return bsx(cpu, i, false, 4, false); }
 HANDLER(op_bsf_Gv_Ev_d_m) { return bsx(cpu, i, false, 4, true); }
-HANDLER(op_bsr_Gv_Ev_w_r) { return bsx(cpu, i, true, 2, false); }
+FAST_HANDLER(op_bsr_Gv_Ev_w_r) { return bsx(cpu, i, true, 2, false); }
 HANDLER(op_bsr_Gv_Ev_w_m) { return bsx(cpu, i, true, 2, true); }
-HANDLER(op_bsr_Gv_Ev_d_r) { return bsx(cpu, i, true, 4, false); }
+FAST_HANDLER(op_bsr_Gv_Ev_d_r) { return bsx(cpu, i, true, 4, false); }
 HANDLER(op_bsr_Gv_Ev_d_m) { return bsx(cpu, i, true, 4, true); }
 
 /* ---- BSWAP r32 (0F C8+r); with a 16-bit operand P6 clears the low word ---- */
 
-HANDLER(op_bswap_w)
+FAST_HANDLER(op_bswap_w)
 {
     set_r16(cpu, i->reg, 0);
     NEXT;
 }
-HANDLER(op_bswap_d)
+FAST_HANDLER(op_bswap_d)
 {
     cpu->r[i->reg] = __builtin_bswap32(cpu->r[i->reg]);
     NEXT;
@@ -196,7 +196,7 @@ HANDLER(op_bswap_d)
  * 32-bit operand (SDM vol. 2 CMOVcc). */
 
 #define SETCC_CMOVCC(cc, name)                                                   \
-    HANDLER(op_set##name##_r)                                                    \
+    FAST_HANDLER(op_set##name##_r)                                               \
     {                                                                            \
         set_r8(cpu, i->rm, cpu_cond_fast(cpu, cc));                              \
         NEXT;                                                                    \
@@ -207,7 +207,7 @@ HANDLER(op_bswap_d)
         wr8(cpu, i->seg, ea, cpu_cond_fast(cpu, cc));                            \
         NEXT;                                                                    \
     }                                                                            \
-    HANDLER(op_cmov##name##_w_r)                                                 \
+    FAST_HANDLER(op_cmov##name##_w_r)                                            \
     {                                                                            \
         if (cpu_cond_fast(cpu, cc))                                              \
             set_r16(cpu, i->reg, get_r16(cpu, i->rm));                           \
@@ -220,7 +220,7 @@ HANDLER(op_bswap_d)
             set_r16(cpu, i->reg, v);                                             \
         NEXT;                                                                    \
     }                                                                            \
-    HANDLER(op_cmov##name##_d_r)                                                 \
+    FAST_HANDLER(op_cmov##name##_d_r)                                            \
     {                                                                            \
         if (cpu_cond_fast(cpu, cc))                                              \
             cpu->r[i->reg] = cpu->r[i->rm];                                      \

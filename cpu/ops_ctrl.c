@@ -12,11 +12,19 @@
 #include "cpu/optab.h"
 #include "cpu/seg.h"
 
-static ALWAYS_INLINE void check_target(X86Cpu *cpu, uint32_t t)
+static __attribute__((noinline, cold)) NORETURN void target_fault(X86Cpu *cpu, const Insn *i)
+{
+    SYNC_EIP(cpu, i); /* for the FAST_HANDLERs (Jcc, JMP rel) */
+    cpu_raise(cpu, EXC_GP, 0);
+}
+
+/* A near branch target beyond the CS limit: #GP(0) at the branch. */
+static ALWAYS_INLINE void check_target_i(X86Cpu *cpu, const Insn *i, uint32_t t)
 {
     if (unlikely(t > cpu->seg[SEG_CS].limit))
-        cpu_raise(cpu, EXC_GP, 0);
+        target_fault(cpu, i);
 }
+#define check_target(cpu, t) check_target_i(cpu, i, t)
 
 static ALWAYS_INLINE bool pmode(const X86Cpu *cpu)
 {
@@ -31,7 +39,7 @@ static ALWAYS_INLINE unsigned iopl(const X86Cpu *cpu)
 /* ---- Jcc (70-7F, 0F 80-8F): i->imm is the target, masked to the operand size ---- */
 
 #define JCC(name, cc)                                                            \
-    HANDLER(op_##name)                                                           \
+    FAST_HANDLER(op_##name)                                                      \
     {                                                                            \
         if (cpu_cond_fast(cpu, cc)) {                                            \
             check_target(cpu, i->imm);                                           \
@@ -58,7 +66,7 @@ JCC(jnle, 0xF)
 
 /* ---- JMP / CALL near (EB, E9, E8, FF /2, FF /4), RET (C3, C2) ---- */
 
-HANDLER(op_jmp_rel)
+FAST_HANDLER(op_jmp_rel)
 {
     check_target(cpu, i->imm);
     BRANCH_CHAIN(i->imm);
@@ -84,28 +92,28 @@ HANDLER(op_call_rel_d)
         uint32_t t = T_W_R;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(16);                                                                \
-        BRANCH_CHAIN(t);                                                               \
+        BRANCH_CHAIN(t);                                                         \
     }                                                                            \
     HANDLER(op_##name##_w_m)                                                     \
     {                                                                            \
         uint32_t t = T_W_M;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(16);                                                                \
-        BRANCH_CHAIN(t);                                                               \
+        BRANCH_CHAIN(t);                                                         \
     }                                                                            \
     HANDLER(op_##name##_d_r)                                                     \
     {                                                                            \
         uint32_t t = T_D_R;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(32);                                                                \
-        BRANCH_CHAIN(t);                                                               \
+        BRANCH_CHAIN(t);                                                         \
     }                                                                            \
     HANDLER(op_##name##_d_m)                                                     \
     {                                                                            \
         uint32_t t = T_D_M;                                                      \
         check_target(cpu, t);                                                    \
         PUSH(32);                                                                \
-        BRANCH_CHAIN(t);                                                               \
+        BRANCH_CHAIN(t);                                                         \
     }
 
 #define PUSH_RET(bits) push##bits(cpu, (uint##bits##_t)NEXT_EIP(cpu, i))

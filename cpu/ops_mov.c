@@ -8,11 +8,11 @@
 /* ---- MOV r/m, r and MOV r, r/m (88-8B) ---- */
 
 /* Memory forms: the fast path inline (mf_ptr), the full access with its
- * faults in a cold slow path reached by a tail call.  Each is built in the
- * three memory operand forms (_m, _mf, _mfx: cpu_internal.h), which share
- * the slow path. */
+ * faults in a cold slow path reached by a tail call (FAST_HANDLERs: the
+ * slow path syncs EIP).  Each is built in the three memory operand forms
+ * (_m, _mf, _mfx: cpu_internal.h), which share the slow path. */
 #define MEM_LOAD_FORM(name, SLOW, MF, SIZE, LD, ASSIGN)                                  \
-    HANDLER(name)                                                                        \
+    FAST_HANDLER(name)                                                                        \
     {                                                                                    \
         const void *p = mf_ptr(cpu, i, MF, SIZE, false);                                 \
         if (unlikely(!p))                                                                \
@@ -24,6 +24,7 @@
 #define MEM_LOAD(name, SIZE, LD, RD, ASSIGN)                                             \
     static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
     {                                                                                    \
+        SYNC_EIP(cpu, i);                                                                \
         uint32_t v = RD(cpu, i->seg, insn_ea(cpu, i));                                   \
         ASSIGN;                                                                          \
         NEXT;                                                                            \
@@ -32,7 +33,7 @@
     MEM_LOAD_FORM(name##f, name##_slow, MF_FLAT, SIZE, LD, ASSIGN)                       \
     MEM_LOAD_FORM(name##fx, name##_slow, MF_FLAT_SIB, SIZE, LD, ASSIGN)
 #define MEM_STORE_FORM(name, SLOW, MF, SIZE, ST, VAL)                                    \
-    HANDLER(name)                                                                        \
+    FAST_HANDLER(name)                                                                        \
     {                                                                                    \
         void *p = mf_ptr(cpu, i, MF, SIZE, true);                                        \
         if (unlikely(!p))                                                                \
@@ -43,6 +44,7 @@
 #define MEM_STORE(name, SIZE, ST, WR, VAL)                                               \
     static __attribute__((noinline, cold)) const Insn *name##_slow(X86Cpu *cpu, const Insn *i) \
     {                                                                                    \
+        SYNC_EIP(cpu, i);                                                                \
         WR(cpu, i->seg, insn_ea(cpu, i), VAL);                                           \
         NEXT;                                                                            \
     }                                                                                    \
@@ -53,18 +55,18 @@ static ALWAYS_INLINE uint32_t ld8(const void *p) { return *(const uint8_t *)p; }
 static ALWAYS_INLINE void st8(void *p, uint8_t v) { *(uint8_t *)p = v; }
 
 
-HANDLER(op_mov_Eb_Gb_r) { set_r8(cpu, i->rm, get_r8(cpu, i->reg)); NEXT; }
+FAST_HANDLER(op_mov_Eb_Gb_r) { set_r8(cpu, i->rm, get_r8(cpu, i->reg)); NEXT; }
 MEM_STORE(op_mov_Eb_Gb_m, 1, st8, wr8, get_r8(cpu, i->reg))
-HANDLER(op_mov_Ev_Gv_w_r) { set_r16(cpu, i->rm, (uint16_t)cpu->r[i->reg]); NEXT; }
+FAST_HANDLER(op_mov_Ev_Gv_w_r) { set_r16(cpu, i->rm, (uint16_t)cpu->r[i->reg]); NEXT; }
 MEM_STORE(op_mov_Ev_Gv_w_m, 2, st16, wr16, (uint16_t)cpu->r[i->reg])
-HANDLER(op_mov_Ev_Gv_d_r) { cpu->r[i->rm] = cpu->r[i->reg]; NEXT; }
+FAST_HANDLER(op_mov_Ev_Gv_d_r) { cpu->r[i->rm] = cpu->r[i->reg]; NEXT; }
 MEM_STORE(op_mov_Ev_Gv_d_m, 4, st32, wr32, cpu->r[i->reg])
 
-HANDLER(op_mov_Gb_Eb_r) { set_r8(cpu, i->reg, get_r8(cpu, i->rm)); NEXT; }
+FAST_HANDLER(op_mov_Gb_Eb_r) { set_r8(cpu, i->reg, get_r8(cpu, i->rm)); NEXT; }
 MEM_LOAD(op_mov_Gb_Eb_m, 1, ld8, rd8, set_r8(cpu, i->reg, (uint8_t)v))
-HANDLER(op_mov_Gv_Ev_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
+FAST_HANDLER(op_mov_Gv_Ev_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
 MEM_LOAD(op_mov_Gv_Ev_w_m, 2, ld16, rd16, set_r16(cpu, i->reg, (uint16_t)v))
-HANDLER(op_mov_Gv_Ev_d_r) { cpu->r[i->reg] = cpu->r[i->rm]; NEXT; }
+FAST_HANDLER(op_mov_Gv_Ev_d_r) { cpu->r[i->reg] = cpu->r[i->rm]; NEXT; }
 MEM_LOAD(op_mov_Gv_Ev_d_m, 4, ld32, rd32, cpu->r[i->reg] = v)
 
 /* ---- MOV with a direct offset (A0-A3): i->disp is the moffs ---- */
@@ -78,15 +80,15 @@ HANDLER(op_mov_Ov_eAX_d) { wr32(cpu, i->seg, i->disp, cpu->r[R_EAX]); NEXT; }
 
 /* ---- MOV immediates (B0-BF, C6 /0, C7 /0) ---- */
 
-HANDLER(op_mov_Zb_Ib) { set_r8(cpu, i->reg, (uint8_t)i->imm); NEXT; }
-HANDLER(op_mov_Zv_Iv_w) { set_r16(cpu, i->reg, (uint16_t)i->imm); NEXT; }
-HANDLER(op_mov_Zv_Iv_d) { cpu->r[i->reg] = i->imm; NEXT; }
+FAST_HANDLER(op_mov_Zb_Ib) { set_r8(cpu, i->reg, (uint8_t)i->imm); NEXT; }
+FAST_HANDLER(op_mov_Zv_Iv_w) { set_r16(cpu, i->reg, (uint16_t)i->imm); NEXT; }
+FAST_HANDLER(op_mov_Zv_Iv_d) { cpu->r[i->reg] = i->imm; NEXT; }
 
-HANDLER(op_mov_Eb_Ib_r) { set_r8(cpu, i->rm, (uint8_t)i->imm); NEXT; }
+FAST_HANDLER(op_mov_Eb_Ib_r) { set_r8(cpu, i->rm, (uint8_t)i->imm); NEXT; }
 MEM_STORE(op_mov_Eb_Ib_m, 1, st8, wr8, (uint8_t)i->imm)
-HANDLER(op_mov_Ev_Iv_w_r) { set_r16(cpu, i->rm, (uint16_t)i->imm); NEXT; }
+FAST_HANDLER(op_mov_Ev_Iv_w_r) { set_r16(cpu, i->rm, (uint16_t)i->imm); NEXT; }
 HANDLER(op_mov_Ev_Iv_w_m) { wr16(cpu, i->seg, insn_ea(cpu, i), (uint16_t)i->imm); NEXT; }
-HANDLER(op_mov_Ev_Iv_d_r) { cpu->r[i->rm] = i->imm; NEXT; }
+FAST_HANDLER(op_mov_Ev_Iv_d_r) { cpu->r[i->rm] = i->imm; NEXT; }
 MEM_STORE(op_mov_Ev_Iv_d_m, 4, st32, wr32, i->imm)
 
 /* ---- MOV r/m16, Sreg (8C) ----
@@ -139,12 +141,12 @@ HANDLER(op_mov_Sw_Ew_m)
 /* ---- LEA (8D): memory form only (F_NOREG); the address-size EA
  * truncated to the operand size ---- */
 
-HANDLER(op_lea_w) { set_r16(cpu, i->reg, (uint16_t)insn_ea(cpu, i)); NEXT; }
-HANDLER(op_lea_d) { cpu->r[i->reg] = insn_ea(cpu, i); NEXT; }
+FAST_HANDLER(op_lea_w) { set_r16(cpu, i->reg, (uint16_t)insn_ea(cpu, i)); NEXT; }
+FAST_HANDLER(op_lea_d) { cpu->r[i->reg] = insn_ea(cpu, i); NEXT; }
 
 /* ---- XCHG (86, 87, 91-97) and NOP/PAUSE (90, F3 90) ---- */
 
-HANDLER(op_xchg_Eb_Gb_r)
+FAST_HANDLER(op_xchg_Eb_Gb_r)
 {
     uint8_t a = get_r8(cpu, i->rm), b = get_r8(cpu, i->reg);
     set_r8(cpu, i->rm, b);
@@ -159,7 +161,7 @@ HANDLER(op_xchg_Eb_Gb_m)
     set_r8(cpu, i->reg, v);
     NEXT;
 }
-HANDLER(op_xchg_Ev_Gv_w_r)
+FAST_HANDLER(op_xchg_Ev_Gv_w_r)
 {
     uint16_t a = (uint16_t)cpu->r[i->rm], b = (uint16_t)cpu->r[i->reg];
     set_r16(cpu, i->rm, b);
@@ -174,7 +176,7 @@ HANDLER(op_xchg_Ev_Gv_w_m)
     set_r16(cpu, i->reg, v);
     NEXT;
 }
-HANDLER(op_xchg_Ev_Gv_d_r)
+FAST_HANDLER(op_xchg_Ev_Gv_d_r)
 {
     uint32_t a = cpu->r[i->rm];
     cpu->r[i->rm] = cpu->r[i->reg];
@@ -190,14 +192,14 @@ HANDLER(op_xchg_Ev_Gv_d_m)
     NEXT;
 }
 
-HANDLER(op_xchg_eAX_Zv_w)
+FAST_HANDLER(op_xchg_eAX_Zv_w)
 {
     uint16_t a = (uint16_t)cpu->r[R_EAX];
     set_r16(cpu, R_EAX, (uint16_t)cpu->r[i->reg]);
     set_r16(cpu, i->reg, a);
     NEXT;
 }
-HANDLER(op_xchg_eAX_Zv_d)
+FAST_HANDLER(op_xchg_eAX_Zv_d)
 {
     uint32_t a = cpu->r[R_EAX];
     cpu->r[R_EAX] = cpu->r[i->reg];
@@ -206,26 +208,26 @@ HANDLER(op_xchg_eAX_Zv_d)
 }
 
 /* 90: NOP in every operand size; F3 90 is PAUSE, also a NOP here. */
-HANDLER(op_nop) { NEXT; }
+FAST_HANDLER(op_nop) { NEXT; }
 
 /* ---- MOVZX / MOVSX (0F B6, B7, BE, BF) ---- */
 
-HANDLER(op_movzx_Gv_Eb_w_r) { set_r16(cpu, i->reg, get_r8(cpu, i->rm)); NEXT; }
+FAST_HANDLER(op_movzx_Gv_Eb_w_r) { set_r16(cpu, i->reg, get_r8(cpu, i->rm)); NEXT; }
 HANDLER(op_movzx_Gv_Eb_w_m) { set_r16(cpu, i->reg, rd8(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
-HANDLER(op_movzx_Gv_Eb_d_r) { cpu->r[i->reg] = get_r8(cpu, i->rm); NEXT; }
+FAST_HANDLER(op_movzx_Gv_Eb_d_r) { cpu->r[i->reg] = get_r8(cpu, i->rm); NEXT; }
 MEM_LOAD(op_movzx_Gv_Eb_d_m, 1, ld8, rd8, cpu->r[i->reg] = v)
-HANDLER(op_movzx_Gv_Ew_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
+FAST_HANDLER(op_movzx_Gv_Ew_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
 HANDLER(op_movzx_Gv_Ew_w_m) { set_r16(cpu, i->reg, rd16(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
-HANDLER(op_movzx_Gv_Ew_d_r) { cpu->r[i->reg] = (uint16_t)cpu->r[i->rm]; NEXT; }
+FAST_HANDLER(op_movzx_Gv_Ew_d_r) { cpu->r[i->reg] = (uint16_t)cpu->r[i->rm]; NEXT; }
 MEM_LOAD(op_movzx_Gv_Ew_d_m, 2, ld16, rd16, cpu->r[i->reg] = v)
 
-HANDLER(op_movsx_Gv_Eb_w_r) { set_r16(cpu, i->reg, (uint16_t)(int8_t)get_r8(cpu, i->rm)); NEXT; }
+FAST_HANDLER(op_movsx_Gv_Eb_w_r) { set_r16(cpu, i->reg, (uint16_t)(int8_t)get_r8(cpu, i->rm)); NEXT; }
 HANDLER(op_movsx_Gv_Eb_w_m) { set_r16(cpu, i->reg, (uint16_t)(int8_t)rd8(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
-HANDLER(op_movsx_Gv_Eb_d_r) { cpu->r[i->reg] = (uint32_t)(int32_t)(int8_t)get_r8(cpu, i->rm); NEXT; }
+FAST_HANDLER(op_movsx_Gv_Eb_d_r) { cpu->r[i->reg] = (uint32_t)(int32_t)(int8_t)get_r8(cpu, i->rm); NEXT; }
 MEM_LOAD(op_movsx_Gv_Eb_d_m, 1, ld8, rd8, cpu->r[i->reg] = (uint32_t)(int32_t)(int8_t)v)
-HANDLER(op_movsx_Gv_Ew_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
+FAST_HANDLER(op_movsx_Gv_Ew_w_r) { set_r16(cpu, i->reg, (uint16_t)cpu->r[i->rm]); NEXT; }
 HANDLER(op_movsx_Gv_Ew_w_m) { set_r16(cpu, i->reg, rd16(cpu, i->seg, insn_ea(cpu, i))); NEXT; }
-HANDLER(op_movsx_Gv_Ew_d_r) { cpu->r[i->reg] = (uint32_t)(int32_t)(int16_t)cpu->r[i->rm]; NEXT; }
+FAST_HANDLER(op_movsx_Gv_Ew_d_r) { cpu->r[i->reg] = (uint32_t)(int32_t)(int16_t)cpu->r[i->rm]; NEXT; }
 MEM_LOAD(op_movsx_Gv_Ew_d_m, 2, ld16, rd16, cpu->r[i->reg] = (uint32_t)(int32_t)(int16_t)v)
 
 /* ---- Far pointer loads: LES (C4), LDS (C5), LSS/LFS/LGS (0F B2/B4/B5) ----

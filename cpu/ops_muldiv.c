@@ -81,17 +81,17 @@ static ALWAYS_INLINE const Insn *mul1(X86Cpu *cpu, const Insn *i, bool sign, uns
     NEXT;
 }
 
-HANDLER(op_mul_Eb_r) { return mul1(cpu, i, false, 1, false); }
+FAST_HANDLER(op_mul_Eb_r) { return mul1(cpu, i, false, 1, false); }
 HANDLER(op_mul_Eb_m) { return mul1(cpu, i, false, 1, true); }
-HANDLER(op_mul_Ev_w_r) { return mul1(cpu, i, false, 2, false); }
+FAST_HANDLER(op_mul_Ev_w_r) { return mul1(cpu, i, false, 2, false); }
 HANDLER(op_mul_Ev_w_m) { return mul1(cpu, i, false, 2, true); }
-HANDLER(op_mul_Ev_d_r) { return mul1(cpu, i, false, 4, false); }
+FAST_HANDLER(op_mul_Ev_d_r) { return mul1(cpu, i, false, 4, false); }
 HANDLER(op_mul_Ev_d_m) { return mul1(cpu, i, false, 4, true); }
-HANDLER(op_imul_Eb_r) { return mul1(cpu, i, true, 1, false); }
+FAST_HANDLER(op_imul_Eb_r) { return mul1(cpu, i, true, 1, false); }
 HANDLER(op_imul_Eb_m) { return mul1(cpu, i, true, 1, true); }
-HANDLER(op_imul_Ev_w_r) { return mul1(cpu, i, true, 2, false); }
+FAST_HANDLER(op_imul_Ev_w_r) { return mul1(cpu, i, true, 2, false); }
 HANDLER(op_imul_Ev_w_m) { return mul1(cpu, i, true, 2, true); }
-HANDLER(op_imul_Ev_d_r) { return mul1(cpu, i, true, 4, false); }
+FAST_HANDLER(op_imul_Ev_d_r) { return mul1(cpu, i, true, 4, false); }
 HANDLER(op_imul_Ev_d_m) { return mul1(cpu, i, true, 4, true); }
 
 /* ---- IMUL Gv,Ev / Gv,Ev,Iv / Gv,Ev,Ib (0F AF, 69, 6B) ---- */
@@ -106,14 +106,14 @@ static ALWAYS_INLINE const Insn *imul_g(X86Cpu *cpu, const Insn *i, unsigned siz
     NEXT;
 }
 
-HANDLER(op_imul_Gv_Ev_w_r) { return imul_g(cpu, i, 2, false, get_r16(cpu, i->reg)); }
+FAST_HANDLER(op_imul_Gv_Ev_w_r) { return imul_g(cpu, i, 2, false, get_r16(cpu, i->reg)); }
 HANDLER(op_imul_Gv_Ev_w_m) { return imul_g(cpu, i, 2, true, get_r16(cpu, i->reg)); }
-HANDLER(op_imul_Gv_Ev_d_r) { return imul_g(cpu, i, 4, false, cpu->r[i->reg]); }
+FAST_HANDLER(op_imul_Gv_Ev_d_r) { return imul_g(cpu, i, 4, false, cpu->r[i->reg]); }
 HANDLER(op_imul_Gv_Ev_d_m) { return imul_g(cpu, i, 4, true, cpu->r[i->reg]); }
 /* 69 (imm16/imm32) and 6B (imm8 sign-extended by the decoder). */
-HANDLER(op_imul_Gv_Ev_Iv_w_r) { return imul_g(cpu, i, 2, false, i->imm); }
+FAST_HANDLER(op_imul_Gv_Ev_Iv_w_r) { return imul_g(cpu, i, 2, false, i->imm); }
 HANDLER(op_imul_Gv_Ev_Iv_w_m) { return imul_g(cpu, i, 2, true, i->imm); }
-HANDLER(op_imul_Gv_Ev_Iv_d_r) { return imul_g(cpu, i, 4, false, i->imm); }
+FAST_HANDLER(op_imul_Gv_Ev_Iv_d_r) { return imul_g(cpu, i, 4, false, i->imm); }
 HANDLER(op_imul_Gv_Ev_Iv_d_m) { return imul_g(cpu, i, 4, true, i->imm); }
 
 /* ---- DIV / IDIV: F6/F7 /6 /7 ---- */
@@ -181,22 +181,22 @@ HANDLER(op_idiv_Ev_d_m) { return div1(cpu, i, true, 4, true); }
 
 /* ---- CBW/CWDE (98), CWD/CDQ (99) ---- */
 
-HANDLER(op_cbw_w)
+FAST_HANDLER(op_cbw_w)
 {
     set_r16(cpu, R_EAX, (uint16_t)(int8_t)cpu->r[R_EAX]);
     NEXT;
 }
-HANDLER(op_cbw_d)
+FAST_HANDLER(op_cbw_d)
 {
     cpu->r[R_EAX] = (uint32_t)(int16_t)cpu->r[R_EAX];
     NEXT;
 }
-HANDLER(op_cwd_w)
+FAST_HANDLER(op_cwd_w)
 {
     set_r16(cpu, R_EDX, (cpu->r[R_EAX] & 0x8000) ? 0xFFFF : 0);
     NEXT;
 }
-HANDLER(op_cwd_d)
+FAST_HANDLER(op_cwd_d)
 {
     cpu->r[R_EDX] = (cpu->r[R_EAX] & 0x80000000u) ? 0xFFFFFFFFu : 0;
     NEXT;

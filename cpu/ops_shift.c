@@ -240,11 +240,11 @@ static ALWAYS_INLINE const Insn *shift_op(X86Cpu *cpu, const Insn *i, int op, un
 }
 
 #define SHIFT_FORMS(name, OPC, suffix, COUNT)                                                  \
-    HANDLER(op_##name##_Eb_##suffix##_r) { return shift_op(cpu, i, OPC, 1, false, COUNT); }    \
+    FAST_HANDLER(op_##name##_Eb_##suffix##_r) { return shift_op(cpu, i, OPC, 1, false, COUNT); }    \
     HANDLER(op_##name##_Eb_##suffix##_m) { return shift_op(cpu, i, OPC, 1, true, COUNT); }     \
-    HANDLER(op_##name##_Ev_##suffix##_w_r) { return shift_op(cpu, i, OPC, 2, false, COUNT); }  \
+    FAST_HANDLER(op_##name##_Ev_##suffix##_w_r) { return shift_op(cpu, i, OPC, 2, false, COUNT); }  \
     HANDLER(op_##name##_Ev_##suffix##_w_m) { return shift_op(cpu, i, OPC, 2, true, COUNT); }   \
-    HANDLER(op_##name##_Ev_##suffix##_d_r) { return shift_op(cpu, i, OPC, 4, false, COUNT); }  \
+    FAST_HANDLER(op_##name##_Ev_##suffix##_d_r) { return shift_op(cpu, i, OPC, 4, false, COUNT); }  \
     HANDLER(op_##name##_Ev_##suffix##_d_m) { return shift_op(cpu, i, OPC, 4, true, COUNT); }
 
 #define SHIFT_HANDLERS(name, OPC)                                                              \
@@ -321,9 +321,9 @@ static ALWAYS_INLINE const Insn *shxd_op(X86Cpu *cpu, const Insn *i, bool right,
 }
 
 #define SHXD_FORMS(name, RIGHT, suffix, COUNT)                                                 \
-    HANDLER(op_##name##_Ev_Gv_##suffix##_w_r) { return shxd_op(cpu, i, RIGHT, 2, false, COUNT); } \
+    FAST_HANDLER(op_##name##_Ev_Gv_##suffix##_w_r) { return shxd_op(cpu, i, RIGHT, 2, false, COUNT); } \
     HANDLER(op_##name##_Ev_Gv_##suffix##_w_m) { return shxd_op(cpu, i, RIGHT, 2, true, COUNT); }  \
-    HANDLER(op_##name##_Ev_Gv_##suffix##_d_r) { return shxd_op(cpu, i, RIGHT, 4, false, COUNT); } \
+    FAST_HANDLER(op_##name##_Ev_Gv_##suffix##_d_r) { return shxd_op(cpu, i, RIGHT, 4, false, COUNT); } \
     HANDLER(op_##name##_Ev_Gv_##suffix##_d_m) { return shxd_op(cpu, i, RIGHT, 4, true, COUNT); }
 
 SHXD_FORMS(shld, false, Ib, i->imm)

@@ -58,10 +58,11 @@ HANDLER(op_push_Zv_w) { push16_i(cpu, (uint16_t)cpu->r[i->reg]); NEXT; }
  * in a cold slow path reached by a tail call (as ops_mov.c). */
 static __attribute__((noinline, cold)) const Insn *push_Zv_d_slow(X86Cpu *cpu, const Insn *i)
 {
+    SYNC_EIP(cpu, i);
     push32_i(cpu, cpu->r[i->reg]);
     NEXT;
 }
-HANDLER(op_push_Zv_d)
+FAST_HANDLER(op_push_Zv_d)
 {
     uint32_t sp = sp_add(cpu, sp_get(cpu), (uint32_t)-4);
     void *p = fast_ptr(cpu, SEG_SS, sp, 4, true);
@@ -74,11 +75,12 @@ HANDLER(op_push_Zv_d)
 HANDLER(op_pop_Zv_w) { uint16_t v = pop16_i(cpu); set_r16(cpu, i->reg, v); NEXT; }
 static __attribute__((noinline, cold)) const Insn *pop_Zv_d_slow(X86Cpu *cpu, const Insn *i)
 {
+    SYNC_EIP(cpu, i);
     uint32_t v = pop32_i(cpu);
     cpu->r[i->reg] = v;
     NEXT;
 }
-HANDLER(op_pop_Zv_d)
+FAST_HANDLER(op_pop_Zv_d)
 {
     uint32_t sp = sp_get(cpu);
     const void *p = fast_ptr(cpu, SEG_SS, sp, 4, false);
