@@ -645,6 +645,19 @@ def main():
             "peak_rss": ratio(med(a, "peak_rss_kib"), med(b, "peak_rss_kib")),
         }
 
+    # Paired ratios: the emulators run one after the other in each
+    # repetition, so the ratio within a repetition cancels most of a drift
+    # of the host's speed between repetitions (a shared machine).
+    def by_rep(e, k):
+        return {r["rep"]: r[k] for r in results if r["emulator"] == e and r.get(k) is not None}
+
+    paired = {}
+    for a, b in (("vessel", "qemu"), ("vessel", "bochs")):
+        paired[f"{a}/{b}"] = {}
+        for k, name in (("boot_s", "boot"), ("workload_host_s", "workload")):
+            ra, rb = by_rep(a, k), by_rep(b, k)
+            paired[f"{a}/{b}"][name] = spread([ra[n] / rb[n] for n in sorted(ra) if n in rb and rb[n]])
+
     vb, qb, bb = med("vessel", "boot_s"), med("qemu", "boot_s"), med("bochs", "boot_s")
     vw, qw, bw = med("vessel", "workload_host_s"), med("qemu", "workload_host_s"), med("bochs", "workload_host_s")
     vr = med("vessel", "peak_rss_kib")
@@ -674,7 +687,7 @@ def main():
         "timeouts_s": {"boot": args.boot_timeout, "boot_bochs": args.boot_timeout_bochs,
                        "workload": args.work_timeout, "loop": args.loop_timeout},
         "native": {**native, "summary": native_s},
-        "summary": summary, "ratios": ratios, "targets_informative": targets,
+        "summary": summary, "ratios": ratios, "paired_ratios": paired, "targets_informative": targets,
         "runs": results, "elapsed_s": None,
     }
 
@@ -742,8 +755,12 @@ def render(doc):
     for k, v in ratios.items():
         L.append(f"{k:14} {fmt(v['boot']):>7} {fmt(v['boot_cpu']):>9} {fmt(v['workload']):>9} "
                  f"{fmt(v['workload_cpu']):>7} {fmt(v['mips']):>7} {fmt(v['peak_rss']):>6}")
+    pr = doc.get("paired_ratios")
+    if pr:
+        L.append("paired ratios (the two sessions of one repetition, run back to back), median [min-max]: " +
+                 "; ".join(f"{k} {n} {cell(v, w=0)}" for k, d in pr.items() for n, v in d.items() if v))
     L.append("")
-    L.append("issue 9 targets (informative): " + "; ".join(
+    L.append("issue 9 targets (informative, from the medians above): " + "; ".join(
         f"{k}: {'-' if v is None else ('met' if v else 'NOT met')}" for k, v in doc["targets_informative"].items()))
     L.append(f"benchmark wall time {doc['elapsed_s']:.0f} s; JSON: {doc['paths']['json']}; "
              f"serial logs: {doc['paths']['serial_logs']}")
