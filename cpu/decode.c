@@ -337,8 +337,28 @@ static void ff_build(void)
     ff_ready = true;
 }
 
+/* Stack instructions with a flat-stack form (ESP is the linear address). */
+HANDLER_DECL(op_push_Zv_df);
+HANDLER_DECL(op_pop_Zv_df);
+HANDLER_DECL(op_call_rel_df);
+HANDLER_DECL(op_ret_df);
+static const struct {
+    InsnFn seg, flat;
+} flat_stack[] = {
+    { op_push_Zv_d, op_push_Zv_df },
+    { op_pop_Zv_d, op_pop_Zv_df },
+    { op_call_rel_d, op_call_rel_df },
+    { op_ret_d, op_ret_df },
+};
+
 void cpu_insn_flat(Insn *in)
 {
+    for (unsigned k = 0; k < sizeof(flat_stack) / sizeof(flat_stack[0]); k++) {
+        if (in->fn == flat_stack[k].seg) {
+            in->fn = flat_stack[k].flat;
+            return;
+        }
+    }
     if ((in->flags & (IF_MEM | IF_A16)) != IF_MEM ||
         !(in->seg == SEG_DS || in->seg == SEG_ES || in->seg == SEG_SS))
         return;

@@ -86,6 +86,20 @@ HANDLER(op_call_rel_d)
     BRANCH_CHAIN(i->imm);
 }
 
+/* CALL rel32 in a TCM_FLAT block (cpu_insn_flat): the push through the
+ * TLB only, else the whole instruction again by op_call_rel_d. */
+FAST_HANDLER(op_call_rel_df)
+{
+    check_target(cpu, i->imm);
+    uint32_t sp = cpu->r[R_ESP] - 4;
+    void *p = tlb_ptr(cpu, sp, 4, true, false);
+    if (unlikely(!p))
+        return op_call_rel_d(cpu, i);
+    st32(p, NEXT_EIP(cpu, i));
+    cpu->r[R_ESP] = sp;
+    BRANCH_CHAIN(i->imm);
+}
+
 #define NEAR_IND(name, T_W_R, T_W_M, T_D_R, T_D_M, PUSH)                         \
     HANDLER(op_##name##_w_r)                                                     \
     {                                                                            \
@@ -139,6 +153,20 @@ HANDLER(op_ret_d)
     uint32_t t = rd32(cpu, SEG_SS, sp);
     check_target(cpu, t);
     sp_set(cpu, sp + 4 + i->imm);
+    BRANCH_CHAIN(t);
+}
+
+/* RET (imm16) in a TCM_FLAT block: the pop through the TLB only, else
+ * the whole instruction again by op_ret_d. */
+FAST_HANDLER(op_ret_df)
+{
+    uint32_t sp = cpu->r[R_ESP];
+    const void *p = tlb_ptr(cpu, sp, 4, false, false);
+    if (unlikely(!p))
+        return op_ret_d(cpu, i);
+    uint32_t t = ld32(p);
+    check_target(cpu, t);
+    cpu->r[R_ESP] = sp + 4 + i->imm;
     BRANCH_CHAIN(t);
 }
 

@@ -92,6 +92,31 @@ FAST_HANDLER(op_pop_Zv_d)
     NEXT;
 }
 
+/* The flat-stack forms (blocks built with TCM_FLAT: SS flat and SS.B = 1,
+ * so ESP is the linear address and no limit applies; cpu_insn_flat picks
+ * them): the TLB lookup only, else the full access in the slow path. */
+FAST_HANDLER(op_push_Zv_df)
+{
+    uint32_t sp = cpu->r[R_ESP] - 4;
+    void *p = tlb_ptr(cpu, sp, 4, true, false);
+    if (unlikely(!p))
+        return push_Zv_d_slow(cpu, i);
+    st32(p, cpu->r[i->reg]);
+    cpu->r[R_ESP] = sp;
+    NEXT;
+}
+FAST_HANDLER(op_pop_Zv_df)
+{
+    uint32_t sp = cpu->r[R_ESP];
+    const void *p = tlb_ptr(cpu, sp, 4, false, false);
+    if (unlikely(!p))
+        return pop_Zv_d_slow(cpu, i);
+    uint32_t v = ld32(p);
+    cpu->r[R_ESP] = sp + 4;
+    cpu->r[i->reg] = v; /* after ESP: POP ESP loads the popped value */
+    NEXT;
+}
+
 /* ---- PUSH imm (68, 6A: imm8 already sign-extended) ---- */
 
 HANDLER(op_push_Iv_w) { push16_i(cpu, (uint16_t)i->imm); NEXT; }
