@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "cpu/cpu.h"
 #include "mem/phys.h"
@@ -272,7 +273,8 @@ struct X86Cpu {
     uint16_t tc_mode;       /**< translation-cache mode key, TCM_* (cpu_calc_tc_mode) */
     uint32_t hist_pos;      /**< next slot in hist[], modulo CPU_HISTORY (free-running) */
     uint32_t hist[CPU_HISTORY]; /**< linear addresses of recent block entries / steps */
-    uint32_t tlb_gen;       /**< bumped on every TLB flush (block chaining) */
+    uint32_t tlb_gen;       /**< bumped on every TLB flush and CS base change (block chaining) */
+    uint32_t chain_cs_base; /**< CS base the current tlb_gen was counted under (cpu_mode_changed) */
     TlbEntry *tlb_cur;      /**< tlb[0] (CPL 0-2) or tlb[1] (CPL 3) */
     uint64_t icount;        /**< retired instructions, up to the start of cur_block */
     Block *cur_block;       /**< block being executed, NULL between blocks */
@@ -695,6 +697,11 @@ static ALWAYS_INLINE unsigned lf_cf(const X86Cpu *cpu)
 {
     const LazyFlags *lf = &cpu->lf;
     unsigned top = lf->size * 8u - 1;
+    /* CMP/SUB and ADD first: a switch is an indirect jump on the host. */
+    if (likely(lf->op == LF_SUB))
+        return lf->dst < lf->src;
+    if (lf->op == LF_ADD)
+        return lf->res < lf->dst;
     switch (lf->op) {
     case LF_NONE:
         return cpu->eflags & EFLAGS_CF;
@@ -878,10 +885,10 @@ static ALWAYS_INLINE void hist_add(X86Cpu *cpu, uint32_t lin)
  * goes straight on into the successor block recorded in the current
  * block's chain[slot], without returning to the run loop, as long as
  *  - the successor was recorded under the current TLB generation (no
- *    mapping change or cache flush since) and starts at this EIP and
- *    linear address, in the current mode (only near branches chain, and
- *    segment loads end their block, but the flat memory forms must never
- *    run in a block of another mode);
+ *    mapping change, cache flush or new CS base since, so the linear
+ *    address of this EIP still maps to the code it was recorded for) and
+ *    starts at this EIP; it has the current mode, as the run loop links
+ *    only blocks of one mode and every mode change ends its block;
  *  - no event is pending (INTR, NMI, exit request, TF, watchpoint hit);
  *  - the instruction budget has room for two more blocks (chain_limit is
  *    the run loop's budget minus 2 * BLOCK_MAX_INSNS, or 0 when chaining
@@ -899,9 +906,16 @@ static ALWAYS_INLINE const Insn *cpu_chain(X86Cpu *cpu, const Insn *done, uint32
     Block *b = cpu->cur_block; /* NULL when stepping: chain_limit is 0 then */
     if (likely(cpu->icount < cpu->chain_limit)) {
         Block *s = b->chain[slot];
-        uint32_t lin = cpu->seg[SEG_CS].base + target;
         if (likely(s != NULL) && likely(b->chain_gen[slot] == cpu->tlb_gen) && likely(s->eip == target) &&
-            likely(s->lin_pc == lin) && likely(s->mode == cpu->tc_mode) && likely(!cpu->pending_check)) {
+            likely(!cpu->pending_check)) {
+            uint32_t lin = cpu->seg[SEG_CS].base + target;
+#ifndef NDEBUG
+            /* Implied by the generation (no TLB flush, no new CS base since
+             * the link was recorded, by the run loop, for a successor of
+             * b's mode: exec.c) and by blocks ending at any mode change. */
+            if (s->mode != cpu->tc_mode || cpu->seg[SEG_CS].base != cpu->chain_cs_base)
+                abort();
+#endif
             cpu->icount += b->ninsns;
             hist_add(cpu, lin);
             cpu->cur_block = s;

@@ -150,6 +150,12 @@ void cpu_mode_changed(X86Cpu *cpu)
     cpu->code32 = mode != MODE_V86 && (cs->ar & AR_DB);
     cpu->stack32 = mode != MODE_V86 && (cpu->seg[SEG_SS].ar & AR_DB);
     cpu->tlb_cur = cpu->tlb[cpl == 3];
+    /* Block chain links hold for the CS base they were recorded under
+     * (cpu_chain): a new base retires them, as a TLB flush does. */
+    if (cs->base != cpu->chain_cs_base) {
+        cpu->chain_cs_base = cs->base;
+        cpu->tlb_gen++;
+    }
     for (int s = 0; s < SEG_COUNT; s++)
         seg_update_checks(cpu, s);
     /* The translation cache's mode key: what changes decoding, the
