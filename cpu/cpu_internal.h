@@ -739,17 +739,19 @@ static ALWAYS_INLINE int32_t lf_sext(const LazyFlags *lf, uint32_t v)
     unsigned sh = 32 - lf->size * 8u;
     return (int32_t)(v << sh) >> sh;
 }
-/** cpu_cond() with the common cases inline: CF (B/NB) always, ZF and SF
- *  from any lazy result, BE/L/LE after CMP/SUB and after logic ops; the
- *  rest (O, P, and BE/L/LE after other ops) calls cpu_cond().  cc should be
- *  a compile-time constant. */
-static ALWAYS_INLINE bool cpu_cond_fast(X86Cpu *cpu, int cc)
+/** The common cases of cpu_cond() inline: CF (B/NB) always, ZF and SF from
+ *  any lazy result, BE/L/LE after CMP/SUB and after logic ops.  Returns 0
+ *  or 1, or -1 for the rest (O, P, and BE/L/LE after other ops): then the
+ *  caller asks cpu_cond(), from a cold tail-called path so that the
+ *  handler stays a leaf function without a stack frame.  cc should be a
+ *  compile-time constant. */
+static ALWAYS_INLINE int cpu_cond_try(const X86Cpu *cpu, int cc)
 {
     const LazyFlags *lf = &cpu->lf;
-    bool inv = cc & 1;
+    int inv = cc & 1;
     switch (cc >> 1) {
     case 1: /* B / NB */
-        return lf_cf(cpu) ^ inv;
+        return (int)lf_cf(cpu) ^ inv;
     case 2: /* E / NE */
         return ((lf->op == LF_NONE) ? (cpu->eflags & EFLAGS_ZF) != 0 : lf->res == 0) ^ inv;
     case 3: /* BE / NBE */
@@ -775,7 +777,13 @@ static ALWAYS_INLINE bool cpu_cond_fast(X86Cpu *cpu, int cc)
     default:
         break;
     }
-    return cpu_cond(cpu, cc);
+    return -1;
+}
+/** cpu_cond() with the common cases inline (cpu_cond_try). */
+static ALWAYS_INLINE bool cpu_cond_fast(X86Cpu *cpu, int cc)
+{
+    int c = cpu_cond_try(cpu, cc);
+    return c >= 0 ? c != 0 : cpu_cond(cpu, cc);
 }
 /** Full EFLAGS with arithmetic flags materialised (bit 1 set). */
 uint32_t cpu_eflags(X86Cpu *cpu);

@@ -195,10 +195,26 @@ FAST_HANDLER(op_bswap_d)
  * condition is false; then the destination is unchanged, also with a
  * 32-bit operand (SDM vol. 2 CMOVcc). */
 
+/* The conditions cpu_cond_try() leaves open, out of line (see there). */
+static __attribute__((noinline)) const Insn *setcc_r_slow(X86Cpu *cpu, const Insn *i, int cc)
+{
+    set_r8(cpu, i->rm, cpu_cond(cpu, cc));
+    NEXT;
+}
+static __attribute__((noinline)) const Insn *cmovcc_d_r_slow(X86Cpu *cpu, const Insn *i, int cc)
+{
+    if (cpu_cond(cpu, cc))
+        cpu->r[i->reg] = cpu->r[i->rm];
+    NEXT;
+}
+
 #define SETCC_CMOVCC(cc, name)                                                   \
     FAST_HANDLER(op_set##name##_r)                                               \
     {                                                                            \
-        set_r8(cpu, i->rm, cpu_cond_fast(cpu, cc));                              \
+        int c_ = cpu_cond_try(cpu, cc);                                          \
+        if (unlikely(c_ < 0))                                                    \
+            return setcc_r_slow(cpu, i, cc);                                     \
+        set_r8(cpu, i->rm, (uint8_t)c_);                                         \
         NEXT;                                                                    \
     }                                                                            \
     HANDLER(op_set##name##_m)                                                    \
@@ -222,7 +238,10 @@ FAST_HANDLER(op_bswap_d)
     }                                                                            \
     FAST_HANDLER(op_cmov##name##_d_r)                                            \
     {                                                                            \
-        if (cpu_cond_fast(cpu, cc))                                              \
+        int c_ = cpu_cond_try(cpu, cc);                                          \
+        if (unlikely(c_ < 0))                                                    \
+            return cmovcc_d_r_slow(cpu, i, cc);                                  \
+        if (c_)                                                                  \
             cpu->r[i->reg] = cpu->r[i->rm];                                      \
         NEXT;                                                                    \
     }                                                                            \

@@ -38,10 +38,23 @@ static ALWAYS_INLINE unsigned iopl(const X86Cpu *cpu)
 
 /* ---- Jcc (70-7F, 0F 80-8F): i->imm is the target, masked to the operand size ---- */
 
+/* The conditions cpu_cond_try() leaves open, out of line (see there). */
+static __attribute__((noinline)) const Insn *jcc_slow(X86Cpu *cpu, const Insn *i, int cc)
+{
+    if (cpu_cond(cpu, cc)) {
+        check_target(cpu, i->imm);
+        BRANCH_CHAIN(i->imm);
+    }
+    NEXT_CHAIN;
+}
+
 #define JCC(name, cc)                                                            \
     FAST_HANDLER(op_##name)                                                      \
     {                                                                            \
-        if (cpu_cond_fast(cpu, cc)) {                                            \
+        int c_ = cpu_cond_try(cpu, cc);                                          \
+        if (unlikely(c_ < 0))                                                    \
+            return jcc_slow(cpu, i, cc);                                         \
+        if (c_) {                                                                \
             check_target(cpu, i->imm);                                           \
             BRANCH_CHAIN(i->imm);                                                \
         }                                                                        \
