@@ -1212,8 +1212,8 @@ static int user_open(NetClient *c, char *err, size_t errlen)
         return -1;
     }
     for (int k = 0; k < d->nhostfwd; k++) {
-        int udp, hp, gp;
-        struct in_addr ha, ga;
+        int udp = 0, hp = 0, gp = 0; /* parse_hostfwd validated the option when it was parsed */
+        struct in_addr ha = { 0 }, ga = { 0 };
         parse_hostfwd(d->hostfwd[k], &udp, &ha, &hp, &ga, &gp);
         if (slirp_add_hostfwd(c->slirp, udp, ha, hp, ga, gp) < 0) {
             snprintf(err, errlen, "netdev %s: hostfwd %s: cannot listen on the host port (%s)", nd_name(d),
