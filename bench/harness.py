@@ -18,7 +18,8 @@ harness itself worked, whatever the figures.
 import argparse, datetime, json, os, re, select, shlex, shutil, signal, statistics
 import subprocess, sys, time, tty
 
-ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+from serialcon import EscapeStripper  # noqa: E402  (the console text, as the tests read it)
 PROMPT = rb"vessel# "
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CHS = 16 * 63 * 512           # Bochs wants a whole number of 16-head, 63-sector cylinders
@@ -49,7 +50,7 @@ class Console:
         self.log = open(logpath, "wb")
         self.buf = b""
         self.pos = 0
-        self.raw = b""
+        self.esc = EscapeStripper()
 
     def pump(self, deadline):
         left = deadline - time.monotonic()
@@ -71,13 +72,7 @@ class Console:
                 return None
             self.log.write(data)
             self.log.flush()
-            self.raw += data
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
+            self.buf += self.esc.feed(data)
         return True
 
     def expect(self, pattern, timeout, alive=lambda: True):
@@ -755,10 +750,10 @@ def render(doc):
     for k, v in ratios.items():
         L.append(f"{k:14} {fmt(v['boot']):>7} {fmt(v['boot_cpu']):>9} {fmt(v['workload']):>9} "
                  f"{fmt(v['workload_cpu']):>7} {fmt(v['mips']):>7} {fmt(v['peak_rss']):>6}")
-    pr = doc.get("paired_ratios")
+    pr = [f"{k} {n} {cell(v, w=0)}" for k, d in (doc.get("paired_ratios") or {}).items() for n, v in d.items() if v]
     if pr:
         L.append("paired ratios (the two sessions of one repetition, run back to back), median [min-max]: " +
-                 "; ".join(f"{k} {n} {cell(v, w=0)}" for k, d in pr.items() for n, v in d.items() if v))
+                 "; ".join(pr))
     L.append("")
     L.append("issue 9 targets (informative, from the medians above): " + "; ".join(
         f"{k}: {'-' if v is None else ('met' if v else 'NOT met')}" for k, v in doc["targets_informative"].items()))

@@ -4,8 +4,9 @@ stdio), read without blocking into a buffer with terminal escapes and CRs
 removed (the raw bytes go to a log), matched with regular expressions, and
 typed into one character at a time (the guest's UART has a 16-byte FIFO).
 
-Used by tests/display/linux_fb.py, tests/snapshot/guestlib.py and
-tests/net/netlib.py (they put this directory on sys.path).
+Used by tests/display/linux_fb.py, tests/snapshot/guestlib.py,
+tests/net/netlib.py and bench/harness.py (they put this directory on
+sys.path).
 """
 import os
 import re
@@ -13,6 +14,24 @@ import select
 import time
 
 ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+
+
+class EscapeStripper:
+    """Terminal escape sequences and CRs removed from a byte stream that
+    arrives in pieces: a sequence cut by a read waits for its end."""
+
+    def __init__(self):
+        self.raw = b""
+
+    def feed(self, data):
+        """Returns the text of data (and of what waited) that is complete."""
+        self.raw += data
+        cut = self.raw.rfind(b"\x1b")
+        if cut >= 0 and len(self.raw) - cut < 16 and not ESC.match(self.raw, cut):
+            done, self.raw = self.raw[:cut], self.raw[cut:]
+        else:
+            done, self.raw = self.raw, b""
+        return ESC.sub(b"", done).replace(b"\r", b"")
 
 
 class Fail(Exception):
@@ -29,7 +48,7 @@ class SerialConsole:
     def console_init(self):
         self.buf = b""
         self.pos = 0
-        self.raw = b""
+        self.esc = EscapeStripper()
 
     def pump(self, deadline):
         """Read what the guest printed, until deadline (time.monotonic()).
@@ -45,14 +64,7 @@ class SerialConsole:
                 return None
             self.log.write(data)
             self.log.flush()
-            self.raw += data
-            # an escape sequence cut by the read waits for its end
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
+            self.buf += self.esc.feed(data)
         return True
 
     def expect(self, pattern, timeout, what):
