@@ -30,7 +30,7 @@ if ! out=$(bash "$here/scripts/build-iso.sh" "$2" 2>&1); then
     echo "0 passed, 1 failed"
     exit 1
 fi
-exec python3 - "$1" "$2" <<'PYEOF'
+SERIALCON_DIR="$(cd "$(dirname "$0")/../lib" && pwd)" exec python3 - "$1" "$2" <<'PYEOF'
 import os, re, select, shlex, shutil, subprocess, sys, tempfile, time
 
 emu, imgdir = shlex.split(sys.argv[1]), sys.argv[2]
@@ -46,7 +46,8 @@ iso = os.path.join(imgdir, "cd.iso")
 krel = open(os.path.join(imgdir, "kernel.release")).read().strip()
 want = open(os.path.join(imgdir, "cd-data.sha256")).read().split()[0]
 
-ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+sys.path.insert(0, os.environ["SERIALCON_DIR"])
+from serialcon import EscapeStripper  # tests/lib: the console text filter
 
 class Fail(Exception):
     pass
@@ -58,7 +59,7 @@ class Console:
                                   stderr=subprocess.STDOUT, bufsize=0)
         self.buf = b""      # all output, escape sequences removed
         self.pos = 0        # expect() searches from here
-        self.raw = b""
+        self.esc = EscapeStripper()
 
     def _pump(self, deadline):
         left = deadline - time.monotonic()
@@ -70,13 +71,7 @@ class Console:
             if not data:
                 return None
             self.log.write(data); self.log.flush()
-            self.raw += data
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
+            self.buf += self.esc.feed(data)
         return True
 
     def expect(self, pattern, timeout, what):

@@ -24,7 +24,7 @@ if [ $# -ne 2 ]; then
     echo "usage: $0 EMULATOR_CMD IMAGE_DIR" >&2
     exit 2
 fi
-exec python3 - "$1" "$2" <<'PYEOF'
+SERIALCON_DIR="$(cd "$(dirname "$0")/../lib" && pwd)" exec python3 - "$1" "$2" <<'PYEOF'
 import os, re, select, shlex, shutil, subprocess, sys, tempfile, time
 
 emu, imgdir = shlex.split(sys.argv[1]), sys.argv[2]
@@ -48,7 +48,8 @@ for p in (disk, vmlinuz, initrd):
     need(p)
 krel = open(os.path.join(imgdir, "kernel.release")).read().strip()
 
-ESC = re.compile(rb"\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-Za-z]|[78=>cM])")
+sys.path.insert(0, os.environ["SERIALCON_DIR"])
+from serialcon import EscapeStripper  # tests/lib: the console text filter
 
 class Fail(Exception):
     pass
@@ -60,7 +61,7 @@ class Console:
                                   stderr=subprocess.STDOUT, bufsize=0)
         self.buf = b""      # all output, escape sequences removed
         self.pos = 0        # expect() searches from here
-        self.raw = b""
+        self.esc = EscapeStripper()
 
     def _pump(self, deadline):
         left = deadline - time.monotonic()
@@ -72,14 +73,7 @@ class Console:
             if not data:
                 return None
             self.log.write(data); self.log.flush()
-            self.raw += data
-            # strip complete escape sequences; keep a possibly cut one for later
-            cut = self.raw.rfind(b"\x1b")
-            if cut >= 0 and len(self.raw) - cut < 16:
-                done, self.raw = self.raw[:cut], self.raw[cut:]
-            else:
-                done, self.raw = self.raw, b""
-            self.buf += ESC.sub(b"", done).replace(b"\r", b"")
+            self.buf += self.esc.feed(data)
         return True
 
     def expect(self, pattern, timeout, what):
